@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Fresh machine -> installed plugin -> the whole pipeline on the bundled sample stack.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup_env.sh
+. .venv/bin/activate
+a2i3dem demo --out demo_output "$@"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fresh machine -> installed plugin -> full test suite (headless Qt under Xvfb).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v Xvfb >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq xvfb libxcb-icccm4 libxcb-keysyms1 >/dev/null
+fi
+bash scripts/setup_env.sh
+. .venv/bin/activate
+ruff check src tests benchmarks
+python -m pytest -q "$@"

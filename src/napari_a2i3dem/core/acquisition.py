@@ -1,0 +1,187 @@
+"""The anisotropic acquisition model and the cubic operator that undoes its sampling.
+
+One axis is coarsely sampled: every ``ratio`` (rho) fine pixels one sample is taken, after the signal
+was blurred by the slice profile (section thickness). :func:`upsample_axis` brings such samples back
+onto the fine grid with cubic B-spline interpolation. The *same* function is used to
+
+* build training inputs: a clean xy patch -> :func:`simulate_acquisition` -> degraded input, and
+* bring a real stack onto the isotropic grid before the network sees its xz / yz planes,
+
+so training inputs and real inputs go through identical interpolation. Geometry convention: low-res
+sample ``k`` sits at fine coordinate ``k * rho`` (sample 0 on fine pixel 0), so the result is aligned
+with the clean signal without any half-pixel shift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import InputError
+from .validation import validate_ratio
+
+PROFILE_KINDS = ("gaussian", "box", "none", "custom")
+_FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+
+
+@dataclass(frozen=True)
+class SliceProfile:
+    """Axial point-spread of one section, in units of the section spacing.
+
+    ``kind``: ``"gaussian"`` (FWHM = ``width`` x rho fine pixels), ``"box"`` (width x rho pixels,
+    fractional edges), ``"none"`` (point sampling) or ``"custom"`` (``kernel`` given in fine pixels,
+    odd length, centred).
+    """
+
+    kind: str = "gaussian"
+    width: float = 1.0
+    kernel: tuple[float, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROFILE_KINDS:
+            raise InputError(f"slice profile must be one of {PROFILE_KINDS}, got {self.kind!r}")
+        if not np.isfinite(self.width) or self.width < 0:
+            raise InputError(f"slice profile width must be >= 0, got {self.width}")
+        if self.kind == "custom":
+            if self.kernel is None or len(self.kernel) == 0:
+                raise InputError("a custom slice profile needs a non-empty kernel")
+            if len(self.kernel) % 2 == 0:
+                raise InputError(
+                    f"a custom slice-profile kernel must have odd length to stay centred, "
+                    f"got {len(self.kernel)}"
+                )
+            k = np.asarray(self.kernel, dtype=float)
+            if not np.isfinite(k).all() or k.sum() <= 0:
+                raise InputError("a custom slice-profile kernel must be finite with a positive sum")
+
+    def kernel_1d(self, ratio: float) -> np.ndarray:
+        """The normalised, odd-length, centred 1-D kernel in fine pixels for this ``ratio``."""
+        if self.kind == "none" or (self.kind != "custom" and self.width == 0):
+            return np.ones(1)
+        if self.kind == "custom":
+            k = np.asarray(self.kernel, dtype=float)
+            return k / k.sum()
+        extent = self.width * ratio
+        if self.kind == "gaussian":
+            sigma = extent / _FWHM_PER_SIGMA
+            radius = max(1, int(np.ceil(4.0 * sigma)))
+            x = np.arange(-radius, radius + 1, dtype=float)
+            k = np.exp(-0.5 * (x / max(sigma, 1e-6)) ** 2)
+        else:  # box with fractional edges: overlap of each pixel with [-extent/2, extent/2]
+            half = extent / 2.0
+            radius = int(np.ceil(half - 0.5)) if half > 0.5 else 0
+            x = np.arange(-radius, radius + 1, dtype=float)
+            k = np.clip(np.minimum(x + 0.5, half) - np.maximum(x - 0.5, -half), 0.0, None)
+        return k / k.sum()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kernel"] = None if self.kernel is None else [float(v) for v in self.kernel]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SliceProfile:
+        kernel = d.get("kernel")
+        return cls(kind=str(d.get("kind", "gaussian")), width=float(d.get("width", 1.0)),
+                   kernel=None if kernel is None else tuple(float(v) for v in kernel))
+
+
+def isotropic_length(n_samples: int, ratio: float) -> int:
+    """Length of the fine grid for ``n_samples`` coarse samples: ``round(n * rho)`` (at least 1)."""
+    return max(1, int(round(n_samples * validate_ratio(ratio))))
+
+
+def sample_count(fine_length: int, ratio: float) -> int:
+    """Number of coarse samples at ``0, rho, 2 rho, ...`` that fit in ``fine_length`` pixels."""
+    return int(np.floor((fine_length - 1) / validate_ratio(ratio) + 1e-9)) + 1
+
+
+@lru_cache(maxsize=256)
+def _interpolation_matrix(n_in: int, ratio: float, n_out: int) -> np.ndarray:
+    coords = np.arange(n_out, dtype=np.float64) / ratio
+    if n_in == 1:
+        return np.ones((n_out, 1))
+    order = min(3, n_in - 1)
+    matrix = np.empty((n_out, n_in))
+    basis = np.zeros(n_in)
+    for k in range(n_in):
+        basis[:] = 0.0
+        basis[k] = 1.0
+        matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
+    matrix.setflags(write=False)
+    return matrix
+
+
+def interpolation_matrix(n_in: int, ratio: float, n_out: int | None = None) -> np.ndarray:
+    """The linear operator (``n_out x n_in``) of cubic B-spline up-sampling by ``ratio``.
+
+    Row ``j`` evaluates the spline through the coarse samples at coarse coordinate ``j / rho``
+    (mirror boundary), so column ``k`` is the response to a unit sample at fine pixel ``k * rho``.
+    """
+    ratio = validate_ratio(ratio)
+    if n_in < 1:
+        raise InputError("cannot interpolate an empty axis")
+    n_out = isotropic_length(n_in, ratio) if n_out is None else int(n_out)
+    return _interpolation_matrix(int(n_in), float(ratio), n_out)
+
+
+def _apply_along_axis(matrix: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(np.asarray(x, dtype=np.float32), axis, 0)
+    out = np.tensordot(matrix.astype(np.float32), moved, axes=(1, 0))
+    return np.moveaxis(out, 0, axis)
+
+
+def upsample_axis(x: np.ndarray, ratio: float, axis: int = 0,
+                  out_len: int | None = None) -> np.ndarray:
+    """Cubic-interpolate coarse samples along ``axis`` onto the fine grid (float32).
+
+    ``out_len`` defaults to ``round(n * rho)``; this is the operator applied to real stacks (z axis)
+    and to synthetic training inputs alike.
+    """
+    x = np.asarray(x)
+    axis = axis % x.ndim
+    return _apply_along_axis(interpolation_matrix(x.shape[axis], ratio, out_len), x, axis)
+
+
+def blur_axis(x: np.ndarray, profile: SliceProfile, ratio: float, axis: int = 0) -> np.ndarray:
+    """Convolve ``x`` along ``axis`` with the slice profile (mirror boundary)."""
+    kernel = profile.kernel_1d(validate_ratio(ratio))
+    x = np.asarray(x, dtype=np.float32)
+    if kernel.size == 1:
+        return x.copy()
+    return ndimage.convolve1d(x, kernel.astype(np.float32), axis=axis, mode="mirror")
+
+
+def downsample_axis(x: np.ndarray, ratio: float, axis: int = 0,
+                    profile: SliceProfile | None = None) -> np.ndarray:
+    """Blur with the slice profile, then sample at fine coordinates ``0, rho, 2 rho, ...``.
+
+    Integer rho takes every rho-th pixel exactly; non-integer rho evaluates a cubic spline of the
+    blurred signal at the fractional positions (resampling, not rounding).
+    """
+    ratio = validate_ratio(ratio)
+    x = np.asarray(x)
+    axis = axis % x.ndim
+    blurred = blur_axis(x, profile or SliceProfile(), ratio, axis)
+    n = sample_count(x.shape[axis], ratio)
+    positions = np.arange(n) * ratio
+    if np.allclose(positions, np.round(positions), atol=1e-6):
+        index = np.round(positions).astype(int)
+        return np.take(blurred, index, axis=axis)
+    moved = np.moveaxis(blurred, axis, -1)
+    coeffs = ndimage.spline_filter1d(moved, order=3, axis=-1, mode="mirror")
+    grid = np.indices(moved.shape[:-1] + (n,), dtype=np.float32)
+    grid[-1] = positions[(None,) * (moved.ndim - 1)].astype(np.float32)
+    sampled = ndimage.map_coordinates(coeffs, grid, order=3, mode="mirror", prefilter=False)
+    return np.moveaxis(sampled.astype(np.float32), -1, axis)
+
+
+def simulate_acquisition(x: np.ndarray, ratio: float, axis: int = 0,
+                         profile: SliceProfile | None = None) -> np.ndarray:
+    """Clean fine-grid signal -> what the cubic-interpolated anisotropic acquisition looks like."""
+    x = np.asarray(x)
+    low = downsample_axis(x, ratio, axis, profile)
+    return upsample_axis(low, ratio, axis, out_len=x.shape[axis % x.ndim])
