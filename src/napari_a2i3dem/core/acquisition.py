@@ -1,15 +1,15 @@
 """The anisotropic acquisition model and the cubic operator that undoes its sampling.
 
-One axis is coarsely sampled: every ``ratio`` (rho) fine pixels one sample is taken, after the signal
-was blurred by the slice profile (section thickness). :func:`upsample_axis` brings such samples back
-onto the fine grid with cubic B-spline interpolation. The *same* function is used to
+One axis is coarsely sampled: every ``ratio`` (rho) fine pixels one sample is taken, after the
+signal was blurred by the slice profile (section thickness). :func:`upsample_axis` brings such
+samples back onto the fine grid with cubic B-spline interpolation. The *same* function is used to
 
 * build training inputs: a clean xy patch -> :func:`simulate_acquisition` -> degraded input, and
 * bring a real stack onto the isotropic grid before the network sees its xz / yz planes,
 
-so training inputs and real inputs go through identical interpolation. Geometry convention: low-res
-sample ``k`` sits at fine coordinate ``k * rho`` (sample 0 on fine pixel 0), so the result is aligned
-with the clean signal without any half-pixel shift.
+so training inputs and real inputs go through identical interpolation. Geometry convention:
+low-res sample ``k`` sits at fine coordinate ``k * rho`` (sample 0 on fine pixel 0), so the result
+is aligned with the clean signal without any half-pixel shift.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class SliceProfile:
 
 def isotropic_length(n_samples: int, ratio: float) -> int:
     """Length of the fine grid for ``n_samples`` coarse samples: ``round(n * rho)`` (at least 1)."""
-    return max(1, int(round(n_samples * validate_ratio(ratio))))
+    return max(1, round(n_samples * validate_ratio(ratio)))
 
 
 def sample_count(fine_length: int, ratio: float) -> int:
@@ -171,12 +171,32 @@ def downsample_axis(x: np.ndarray, ratio: float, axis: int = 0,
     if np.allclose(positions, np.round(positions), atol=1e-6):
         index = np.round(positions).astype(int)
         return np.take(blurred, index, axis=axis)
-    moved = np.moveaxis(blurred, axis, -1)
-    coeffs = ndimage.spline_filter1d(moved, order=3, axis=-1, mode="mirror")
-    grid = np.indices(moved.shape[:-1] + (n,), dtype=np.float32)
-    grid[-1] = positions[(None,) * (moved.ndim - 1)].astype(np.float32)
-    sampled = ndimage.map_coordinates(coeffs, grid, order=3, mode="mirror", prefilter=False)
-    return np.moveaxis(sampled.astype(np.float32), -1, axis)
+    # Only this axis is resampled: a 1-D spline-evaluation matrix keeps the other axes untouched.
+    return _apply_along_axis(sampling_matrix(x.shape[axis], ratio), blurred, axis)
+
+
+@lru_cache(maxsize=256)
+def _sampling_matrix(n_fine: int, ratio: float) -> np.ndarray:
+    n = sample_count(n_fine, ratio)
+    coords = np.arange(n, dtype=np.float64) * ratio
+    order = min(3, n_fine - 1)
+    matrix = np.empty((n, n_fine))
+    basis = np.zeros(n_fine)
+    for k in range(n_fine):
+        basis[:] = 0.0
+        basis[k] = 1.0
+        matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
+    matrix.setflags(write=False)
+    return matrix
+
+
+def sampling_matrix(n_fine: int, ratio: float) -> np.ndarray:
+    """The linear operator (``n_samples x n_fine``) that evaluates the cubic B-spline through a
+    fine signal at fine coordinates ``0, rho, 2 rho, ...`` (mirror boundary)."""
+    ratio = validate_ratio(ratio)
+    if n_fine < 1:
+        raise InputError("cannot sample an empty axis")
+    return _sampling_matrix(int(n_fine), float(ratio))
 
 
 def simulate_acquisition(x: np.ndarray, ratio: float, axis: int = 0,
