@@ -1,0 +1,605 @@
+"""The training engine: a Qt-free generator of progress events, used by the CLI, the napari
+widget and batch jobs alike.
+
+>>> trainer = Trainer(stack, spacing=(45.0, 15.0, 15.0), config=TrainConfig(steps=500),
+...                   model_path="model.pt")
+>>> for event in trainer.run():
+...     print(event)
+
+``trainer.cancel()``, ``trainer.pause()`` and ``trainer.resume()`` may be called from any thread.
+A cancelled run still validates, writes its checkpoint and saves the best model so far; a run
+that dies (exception, Ctrl-C, the consumer closing the generator) writes its checkpoint before the
+error propagates. ``Trainer(..., resume_from="model.ckpt.pt")`` continues exactly where that
+checkpoint stopped (same loss sequence on CPU as an uninterrupted run with the same total steps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .. import __version__
+from .acquisition import upsample_axis
+from .checkpoint import checkpoint_path_for, load_checkpoint, save_checkpoint
+from .devices import autocast, autocast_dtype, select_device
+from .errors import A2IError, InputError
+from .lr_schedule import WarmupCosine, default_warmup_steps
+from .metrics import ssim
+from .normalization import IntensityScale
+from .training_events import (
+    CheckpointSaved,
+    Paused,
+    PreviewImage,
+    QualityMetrics,
+    Resumed,
+    StepProgress,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingStarted,
+    ValidationResult,
+)
+from .validation import ratio_from_spacing, validate_ratio, validate_spacing, validate_volume
+
+VALIDATION_SEED_OFFSET = 1_000_003
+"""Validation pairs use ``seed + VALIDATION_SEED_OFFSET`` so they are not the training pairs."""
+
+MAX_NONFINITE_STEPS = 20
+
+# Settings that only change how a run is carried out, not what it learns: a resumed run takes
+# these from the caller's config, everything else from the checkpoint.
+RUNTIME_FIELDS = ("steps", "device", "num_workers", "validation_every", "preview_every",
+                  "checkpoint_every", "log_every", "preview_max_size")
+
+
+class TrainingOutOfMemory(A2IError, MemoryError):
+    """The device ran out of memory; the message names a smaller batch / patch size to try."""
+
+
+class TrainingDiverged(A2IError, ArithmeticError):
+    """The loss stayed NaN/inf; the message suggests a lower learning rate."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (everything but the data and the degradation model).
+
+    ``lr``: Adam's peak learning rate, reached after ``warmup_steps`` (default 5 % of the run)
+    and decayed by a cosine to ``min_lr_fraction * lr``. Interval settings left at ``None`` are
+    chosen from ``steps`` (see :meth:`interval`). ``network`` overrides fields of the preset's
+    :class:`NetworkConfig`.
+    """
+
+    preset: str = "tiny"
+    steps: int = 2000
+    batch_size: int = 8
+    patch_size: int = 64
+    lr: float = 5e-4
+    warmup_steps: int | None = None
+    min_lr_fraction: float = 0.05
+    grad_clip: float = 1.0
+    loss_alpha: float = 0.01
+    device: str = "auto"
+    mixed_precision: bool = True
+    num_workers: int | None = None
+    seed: int = 0
+    validation_every: int | None = None
+    validation_count: int = 32
+    preview_every: int | None = None
+    checkpoint_every: int | None = None
+    log_every: int = 1
+    keep_best: bool = True
+    preview_max_size: int = 384
+    network: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the first setting that cannot work."""
+        positive = {"steps": self.steps, "batch_size": self.batch_size,
+                    "validation_count": self.validation_count, "log_every": self.log_every,
+                    "preview_max_size": self.preview_max_size}
+        for name in ("validation_every", "preview_every", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                positive[name] = getattr(self, name)
+        for name, value in positive.items():
+            if int(value) != value or value < 1:
+                raise InputError(
+                    f"training setting {name} must be a whole number >= 1, got {value}")
+        if self.patch_size < 16:
+            raise InputError(f"patch size must be at least 16 pixels, got {self.patch_size}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise InputError(f"learning rate must be a positive number, got {self.lr}")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise InputError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.min_lr_fraction <= 1:
+            raise InputError(f"min_lr_fraction must lie in [0, 1], got {self.min_lr_fraction}")
+        if not self.grad_clip > 0:
+            raise InputError(f"gradient clipping norm must be > 0, got {self.grad_clip}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise InputError(f"num_workers must be >= 0, got {self.num_workers}")
+
+    def interval(self, kind: str) -> int:
+        """Steps between validations/previews (about 25 per run) or checkpoints (about 10)."""
+        value = getattr(self, f"{kind}_every")
+        if value is not None:
+            return int(value)
+        if kind == "checkpoint":
+            return int(np.clip(self.steps // 10, 50, 1000))
+        return int(np.clip(self.steps // 25, 10, 500))
+
+    def resolved_warmup(self) -> int:
+        return default_warmup_steps(self.steps) if self.warmup_steps is None else self.warmup_steps
+
+    def resolved_workers(self, device: torch.device) -> int:
+        """Data-loader processes: none on CPU (they would compete with the model for cores),
+        up to 4 alongside a GPU."""
+        if self.num_workers is not None:
+            return int(self.num_workers)
+        if device.type == "cpu":
+            return 0
+        return int(min(4, max(0, (os.cpu_count() or 1) - 1)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _model_api():
+    """Engineer 3's model package (imported lazily so this module loads on its own)."""
+    from . import model
+
+    return model
+
+
+def _pairs_api():
+    from . import degradations, patches
+
+    return degradations, patches
+
+
+def quality_metrics(prediction: np.ndarray, target: np.ndarray) -> QualityMetrics:
+    """L1, PSNR and SSIM of (N, M, M) patches in network units (data range 1).
+
+    PSNR pools the squared error over all patches (one flat patch cannot make it infinite);
+    SSIM is the mean of per-patch 2-D SSIMs.
+    """
+    prediction = np.asarray(prediction, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    err = prediction - target
+    mse = float(np.mean(err**2))
+    psnr = float("inf") if mse == 0 else float(10.0 * np.log10(1.0 / mse))
+    return QualityMetrics(l1=float(np.mean(np.abs(err))), psnr=psnr,
+                          ssim=ssim(target, prediction, data_range=1.0, axes=(-2, -1)))
+
+
+def out_of_memory_advice(config: TrainConfig, device: torch.device) -> str:
+    """A one-line explanation of an out-of-memory error with settings to try next."""
+    if config.batch_size > 1:
+        hint = f"try batch size {max(1, config.batch_size // 2)}"
+    else:
+        hint = "batch size is already 1"
+    smaller_patch = max(16, (config.patch_size * 3 // 4) // 16 * 16)
+    if smaller_patch < config.patch_size:
+        hint += f", or patch size {smaller_patch}"
+    if config.preset != "tiny":
+        hint += ", or a smaller preset ('tiny')"
+    return (f"{device.type.upper()} ran out of memory training preset '{config.preset}' with "
+            f"batch size {config.batch_size} and patch size {config.patch_size}; {hint}")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+class Trainer:
+    """One training run over ``stack`` (z, y, x), NumPy or dask, in the stack's own units.
+
+    Give the anisotropy as ``ratio`` or as ``spacing`` (z, y, x); ``ratio`` wins when both are
+    given (the spacing is then only recorded in the model file). ``model_path``: where the final
+    model goes (``None``: not saved); ``checkpoint_path`` defaults to ``<model>.ckpt.pt`` next to
+    it. ``resume_from``: a checkpoint to continue; its settings are used except the run-time ones
+    in :data:`RUNTIME_FIELDS`, which come from ``config`` when given.
+    """
+
+    def __init__(self, stack, *, ratio: float | None = None,
+                 spacing: tuple[float, float, float] | None = None, degradation=None,
+                 config: TrainConfig | None = None, model_path: str | Path | None = None,
+                 checkpoint_path: str | Path | None = None,
+                 resume_from: str | Path | None = None) -> None:
+        validate_volume(stack, name="training stack")
+        self.stack = stack
+        self.model_path = None if model_path is None else Path(model_path)
+        if checkpoint_path is None and self.model_path is not None:
+            checkpoint_path = checkpoint_path_for(self.model_path)
+        self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+        self._resume_state = None if resume_from is None else load_checkpoint(resume_from)
+        if self._resume_state is not None:
+            self._init_from_checkpoint(self._resume_state, ratio, spacing, config)
+        else:
+            self._init_fresh(ratio, spacing, degradation, config)
+        self._cancel = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.model: torch.nn.Module | None = None
+        self.step = 0
+
+    # ----------------------------------------------------------------------------- set-up
+    def _init_fresh(self, ratio, spacing, degradation, config) -> None:
+        degradations, _ = _pairs_api()
+        if ratio is None and spacing is None:
+            raise InputError("give the stack's voxel spacing (z, y, x) or the up-sampling ratio")
+        self.spacing = None if spacing is None else validate_spacing(spacing)
+        self.ratio = validate_ratio(ratio) if ratio is not None else ratio_from_spacing(spacing)
+        if self.spacing is None:
+            self.spacing = (self.ratio, 1.0, 1.0)
+        self.degradation = (degradation if degradation is not None
+                            else degradations.DegradationConfig())
+        self.config = config if config is not None else TrainConfig()
+        self.scale = IntensityScale.from_stack(self.stack, seed=self.config.seed)
+
+    def _init_from_checkpoint(self, state: dict, ratio, spacing, config) -> None:
+        degradations, _ = _pairs_api()
+        self.ratio = float(state["ratio"])
+        self.spacing = tuple(float(s) for s in state["spacing"])
+        given = ratio if ratio is not None else (ratio_from_spacing(spacing) if spacing else None)
+        if given is not None and abs(float(given) - self.ratio) > 1e-3 * self.ratio:
+            raise InputError(
+                f"the checkpoint was trained for ratio {self.ratio:.4g} but ratio "
+                f"{float(given):.4g} was given; resume with the same stack and spacing"
+            )
+        saved = TrainConfig.from_dict(dict(state["train_config"]))
+        if config is not None:
+            saved = TrainConfig.from_dict(
+                {**saved.to_dict(), **{k: getattr(config, k) for k in RUNTIME_FIELDS}}
+            )
+        self.config = saved
+        self.degradation = degradations.DegradationConfig.from_dict(dict(state["degradation"]))
+        self.scale = IntensityScale.from_dict(dict(state["intensity"]))
+        if self.config.steps <= int(state["step"]):
+            raise InputError(
+                f"the checkpoint already holds {int(state['step'])} steps; ask for more than "
+                f"that many total steps to continue (got {self.config.steps})"
+            )
+
+    def network_config(self):
+        """The :class:`NetworkConfig` of this run (preset plus ``config.network`` overrides)."""
+        model = _model_api()
+        if self._resume_state is not None:
+            return model.NetworkConfig.from_dict(dict(self._resume_state["network_config"]))
+        base = model.preset(self.config.preset)
+        if not self.config.network:
+            return base
+        return model.NetworkConfig.from_dict({**base.to_dict(), **self.config.network})
+
+    # ------------------------------------------------------------------------- control
+    def cancel(self) -> None:
+        """Ask the run to stop after the current step (it then saves and finishes)."""
+        self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold the run before its next step until :meth:`resume` or :meth:`cancel`."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # ------------------------------------------------------------------------- the run
+    def run(self) -> Iterator[TrainingEvent]:
+        """Train, yielding :mod:`~napari_a2i3dem.core.training_events` events."""
+        cfg = self.config
+        self.device = device = select_device(cfg.device)
+        _, patches = _pairs_api()
+        model_api = _model_api()
+
+        torch.manual_seed(cfg.seed)
+        model = model_api.A2I3DEMNet(self.network_config()).to(device)
+        self.model = model
+        loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        amp_dtype = autocast_dtype(device) if cfg.mixed_precision else None
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+
+        self._loss_history: list[tuple[int, float]] = []
+        self._validation_history: list[ValidationResult] = []
+        self._best_state: dict | None = None
+        self._best_step, self._best_psnr = 0, -float("inf")
+        elapsed_before = 0.0
+        start = 0
+        if self._resume_state is not None:
+            start, elapsed_before = self._restore(self._resume_state, model, optimizer, scheduler,
+                                                  scaler)
+            self._resume_state = None  # a second run() starts from this run's own state
+        self.step = start
+
+        val_inputs, val_targets = patches.make_validation_pairs(
+            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size,
+            count=cfg.validation_count, scale=self.scale, seed=cfg.seed + VALIDATION_SEED_OFFSET)
+        val_targets_np = val_targets[:, 0].numpy()
+        cubic_metrics = quality_metrics(val_inputs[:, 0].numpy(), val_targets_np)
+        preview = self._prepare_preview()
+
+        dataset = patches.PatchPairDataset(
+            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size, scale=self.scale,
+            seed=cfg.seed, length=cfg.steps * cfg.batch_size)
+        workers = cfg.resolved_workers(device)
+        loader = DataLoader(
+            dataset, batch_size=cfg.batch_size,
+            sampler=range(start * cfg.batch_size, cfg.steps * cfg.batch_size),
+            num_workers=workers, pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+
+        def context() -> dict:
+            return {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                    "scaler": scaler, "elapsed": elapsed_before + (time.monotonic() - t_start)
+                    - paused_total}
+
+        t_start, paused_total = time.monotonic(), 0.0
+        yield TrainingStarted(
+            step=start, total_steps=cfg.steps, start_step=start, device=str(device),
+            parameters=sum(p.numel() for p in model.parameters()), cubic=cubic_metrics,
+            loss_history=tuple(self._loss_history),
+            validation_history=tuple(self._validation_history))
+
+        step = start
+        last_validated = start if self._validation_history else -1
+        speed = deque(maxlen=50)
+        speed.append((time.monotonic(), step))
+        nonfinite = 0
+        reason = "completed"
+        try:
+            batches = iter(loader)
+            while step < cfg.steps:
+                if not self._running.is_set():
+                    yield Paused(step=step)
+                    t_pause = time.monotonic()
+                    while not self._running.wait(0.1):
+                        pass
+                    paused_total += time.monotonic() - t_pause
+                    speed.clear()
+                    speed.append((time.monotonic(), step))
+                    if not self._cancel.is_set():
+                        yield Resumed(step=step)
+                if self._cancel.is_set():
+                    reason = "cancelled"
+                    break
+                inputs, targets = next(batches)
+                if self._cancel.is_set():
+                    reason = "cancelled"
+                    break
+                lr = float(optimizer.param_groups[0]["lr"])
+                loss, parts = self._train_step(model, loss_fn, optimizer, scheduler, scaler,
+                                               inputs.to(device, non_blocking=True),
+                                               targets.to(device, non_blocking=True), amp_dtype)
+                step += 1
+                self.step = step
+                if loss is None:
+                    nonfinite += 1
+                    if nonfinite >= MAX_NONFINITE_STEPS:
+                        raise TrainingDiverged(
+                            f"the training loss was NaN/inf for {nonfinite} steps in a row at step "
+                            f"{step}; try a lower learning rate (now {cfg.lr:g})")
+                    continue
+                nonfinite = 0
+                self._loss_history.append((step, loss))
+                now = time.monotonic()
+                speed.append((now, step))
+                if step % cfg.log_every == 0 or step == cfg.steps:
+                    rate = self._rate(speed)
+                    yield StepProgress(
+                        step=step, total_steps=cfg.steps, loss=loss,
+                        learning_rate=lr,
+                        steps_per_second=rate,
+                        eta_seconds=(cfg.steps - step) / rate if rate > 0 else float("inf"),
+                        loss_parts=parts)
+                if step % cfg.interval("validation") == 0 or step == cfg.steps:
+                    yield self._validate(model, val_inputs, val_targets_np, cubic_metrics, step)
+                    last_validated = step
+                if step % cfg.interval("preview") == 0 or step == cfg.steps:
+                    yield self._preview(model, preview, step)
+                if self.checkpoint_path is not None and step % cfg.interval("checkpoint") == 0 \
+                        and step < cfg.steps:
+                    path = self._save_checkpoint(step, **context())
+                    yield CheckpointSaved(step=step, path=path)
+        except BaseException as exc:
+            if step > 0 and self.checkpoint_path is not None:
+                with contextlib.suppress(Exception):  # the original error matters more
+                    self._save_checkpoint(step, **context())
+            if _is_out_of_memory(exc):
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                raise TrainingOutOfMemory(out_of_memory_advice(cfg, device)) from exc
+            raise
+
+        if last_validated != step and step > 0:
+            yield self._validate(model, val_inputs, val_targets_np, cubic_metrics, step)
+        checkpoint = None
+        if self.checkpoint_path is not None and step > 0:
+            checkpoint = self._save_checkpoint(step, **context())
+            yield CheckpointSaved(step=step, path=checkpoint)
+        model_file = self._save_model(model) if step > 0 else None
+        yield TrainingFinished(
+            step=step, total_steps=cfg.steps, reason=reason, model_path=model_file,
+            checkpoint_path=checkpoint, best_step=self._best_step, best_psnr=self._best_psnr,
+            cubic_psnr=cubic_metrics.psnr, elapsed_seconds=context()["elapsed"])
+
+    # ------------------------------------------------------------------------- pieces
+    @staticmethod
+    def _rate(speed: deque) -> float:
+        if len(speed) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = speed[0], speed[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def _train_step(self, model, loss_fn, optimizer, scheduler, scaler, inputs, targets,
+                    amp_dtype) -> tuple[float | None, dict[str, float]]:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, enabled=amp_dtype is not None):
+            prediction = model(inputs)
+        loss = loss_fn(prediction.float(), targets)
+        if not torch.isfinite(loss):
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            return None, {}
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        parts = {k: float(v) for k, v in getattr(loss_fn, "last_parts", {}).items()}
+        return float(loss.detach()), parts
+
+    @torch.no_grad()
+    def _predict(self, model, inputs: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        chunk = max(1, self.config.batch_size * 2)
+        outputs = []
+        for i in range(0, inputs.shape[0], chunk):
+            with autocast(self.device, enabled=self.config.mixed_precision):
+                out = model(inputs[i:i + chunk].to(self.device))
+            outputs.append(out.float().cpu())
+        return torch.cat(outputs)
+
+    def _validate(self, model, inputs, targets_np, cubic, step) -> ValidationResult:
+        network = quality_metrics(self._predict(model, inputs)[:, 0].numpy(), targets_np)
+        is_best = network.psnr > self._best_psnr
+        if is_best:
+            self._best_psnr, self._best_step = network.psnr, step
+            if self.config.keep_best:
+                self._best_state = _cpu_state(model)
+        result = ValidationResult(step=step, network=network, cubic=cubic, is_best=is_best)
+        self._validation_history.append(result)
+        return result
+
+    def _prepare_preview(self) -> dict:
+        """A centred crop of the middle xz plane, cubic-upsampled along z like real inference."""
+        _, ny, nx = self.stack.shape
+        size = self.config.preview_max_size
+        y = ny // 2
+        width = min(nx, size)
+        x0 = (nx - width) // 2
+        plane = np.asarray(self.stack[:, y, x0:x0 + width], dtype=np.float32)
+        cubic = upsample_axis(plane, self.ratio, axis=0)
+        if cubic.shape[0] > size:
+            z0 = (cubic.shape[0] - size) // 2
+            cubic = cubic[z0:z0 + size]
+        cubic = np.ascontiguousarray(cubic, dtype=np.float32)
+        tensor = torch.from_numpy(self.scale.normalize(cubic))[None, None]
+        return {"cubic": cubic, "tensor": tensor, "index": y}
+
+    def _preview(self, model, preview: dict, step: int) -> PreviewImage:
+        out = self._predict(model, preview["tensor"])[0, 0].numpy()
+        return PreviewImage(step=step, prediction=self.scale.denormalize(out),
+                            cubic=preview["cubic"], plane="xz", index=preview["index"])
+
+    def _checkpoint_state(self, step, model, optimizer, scheduler, scaler, elapsed) -> dict:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "step": int(step), "total_steps": int(self.config.steps),
+            "model": _cpu_state(model), "best_model": self._best_state,
+            "best_step": int(self._best_step), "best_psnr": float(self._best_psnr),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if scaler.is_enabled() else None, "rng": rng,
+            "train_config": self.config.to_dict(),
+            "network_config": self.network_config().to_dict(),
+            "degradation": self.degradation.to_dict(), "ratio": float(self.ratio),
+            "spacing": [float(s) for s in self.spacing], "intensity": self.scale.to_dict(),
+            "stack_shape": [int(s) for s in self.stack.shape],
+            "history": {
+                "loss_step": [s for s, _ in self._loss_history],
+                "loss": [v for _, v in self._loss_history],
+                "validation": [v.to_dict() for v in self._validation_history],
+            },
+            "elapsed_seconds": float(elapsed), "package_version": __version__,
+        }
+
+    def _save_checkpoint(self, step, **context) -> Path:
+        return save_checkpoint(self.checkpoint_path, self._checkpoint_state(step, **context))
+
+    def _restore(self, state, model, optimizer, scheduler, scaler) -> tuple[int, float]:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        # the schedule follows this run's total steps (equal to the checkpoint's unless extended)
+        schedule = WarmupCosine(self.config.steps, self.config.resolved_warmup(),
+                                self.config.min_lr_fraction)
+        scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
+        for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+            group["lr"] = base_lr * schedule(scheduler.last_epoch)
+        if state.get("scaler") and scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        history = state["history"]
+        self._loss_history = list(zip((int(s) for s in history["loss_step"]),
+                                      (float(v) for v in history["loss"]), strict=True))
+        self._validation_history = [ValidationResult.from_dict(d) for d in history["validation"]]
+        self._best_state = state.get("best_model")
+        self._best_step = int(state.get("best_step", 0))
+        self._best_psnr = float(state.get("best_psnr", -float("inf")))
+        return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
+
+    def _save_model(self, model) -> Path | None:
+        if self.model_path is None:
+            return None
+        model_api = _model_api()
+        current = None
+        if self.config.keep_best and self._best_state is not None:
+            current = _cpu_state(model)
+            model.load_state_dict(self._best_state)
+        try:
+            model_api.save_model(
+                self.model_path, model, degradation=self.degradation.to_dict(),
+                spacing=tuple(self.spacing), ratio=float(self.ratio),
+                intensity=self.scale.to_dict(),
+                extra={"train_config": self.config.to_dict(), "steps": int(self.step),
+                       "best_step": int(self._best_step),
+                       "validation_psnr": float(self._best_psnr),
+                       "cubic_psnr": float(self._validation_history[-1].cubic.psnr)
+                       if self._validation_history else float("nan")})
+        finally:
+            if current is not None:
+                model.load_state_dict(current)
+        return self.model_path
+
+
+def train(stack, **kwargs) -> Iterator[TrainingEvent]:
+    """Shorthand for ``Trainer(stack, **kwargs).run()``."""
+    return Trainer(stack, **kwargs).run()

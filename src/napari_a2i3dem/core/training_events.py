@@ -1,0 +1,132 @@
+"""Progress events the training engine yields, in the order a run produces them.
+
+A run yields one :class:`TrainingStarted`, then per step a :class:`StepProgress` (every
+``log_every`` steps), every so often :class:`ValidationResult`, :class:`PreviewImage` and
+:class:`CheckpointSaved`, :class:`Paused` / :class:`Resumed` around a pause, and finally one
+:class:`TrainingFinished`. All are plain dataclasses so a terminal, a batch job or a napari widget
+can consume them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class QualityMetrics:
+    """Mean L1, PSNR (dB) and SSIM of a set of validation patches against their clean targets."""
+
+    l1: float
+    psnr: float
+    ssim: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"l1": self.l1, "psnr": self.psnr, "ssim": self.ssim}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> QualityMetrics:
+        return cls(float(d["l1"]), float(d["psnr"]), float(d["ssim"]))
+
+
+@dataclass(frozen=True)
+class TrainingEvent:
+    """Base of all events: ``step`` is the number of optimisation steps completed so far."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class TrainingStarted(TrainingEvent):
+    """Set-up is done. ``start_step > 0`` when resuming; the histories then hold the earlier run."""
+
+    total_steps: int
+    start_step: int
+    device: str
+    parameters: int
+    cubic: QualityMetrics
+    loss_history: tuple[tuple[int, float], ...] = ()
+    validation_history: tuple[ValidationResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepProgress(TrainingEvent):
+    """Training loss of the latest step and the running speed."""
+
+    total_steps: int
+    loss: float
+    learning_rate: float
+    steps_per_second: float
+    eta_seconds: float
+    loss_parts: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(1, self.total_steps)
+
+
+@dataclass(frozen=True)
+class ValidationResult(TrainingEvent):
+    """Held-out validation: the network's output and, for reference, the plain cubic input."""
+
+    network: QualityMetrics
+    cubic: QualityMetrics
+    is_best: bool = False
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "network": self.network.to_dict(),
+                "cubic": self.cubic.to_dict(), "is_best": self.is_best}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ValidationResult:
+        return cls(int(d["step"]), QualityMetrics.from_dict(d["network"]),
+                   QualityMetrics.from_dict(d["cubic"]), bool(d.get("is_best", False)))
+
+
+@dataclass(frozen=True, eq=False)
+class PreviewImage(TrainingEvent):
+    """The network applied to one real axial plane of the stack (stack intensity units, float32).
+
+    ``plane`` is ``"xz"`` (rows = isotropic z, columns = x) taken at ``index`` along y; ``cubic``
+    is the plain cubic-interpolated plane the network received.
+    """
+
+    prediction: np.ndarray
+    cubic: np.ndarray
+    plane: str
+    index: int
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(TrainingEvent):
+    path: Path
+
+
+@dataclass(frozen=True)
+class Paused(TrainingEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class Resumed(TrainingEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainingFinished(TrainingEvent):
+    """The run ended: ``reason`` is ``"completed"`` or ``"cancelled"``.
+
+    ``model_path`` is the saved model (best validation PSNR), ``checkpoint_path`` the resumable
+    state at ``step``; either is ``None`` when no path was configured.
+    """
+
+    total_steps: int
+    reason: str
+    model_path: Path | None
+    checkpoint_path: Path | None
+    best_step: int
+    best_psnr: float
+    cubic_psnr: float
+    elapsed_seconds: float
