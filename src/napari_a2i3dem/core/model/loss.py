@@ -1,0 +1,133 @@
+"""Training loss: L1 + alpha * PDL (projected distribution loss).
+
+PDL compares *distributions* of feature responses, not pixels: for each feature channel the values
+of prediction and target are sorted and the mean absolute difference of the sorted vectors is the
+1-D Wasserstein-1 distance between the two empirical distributions. It penalises a prediction
+whose statistics of edges and textures differ from the target's (for example an over-smoothed
+one) without asking for pixel-exact texture, which L1 already does.
+
+No pretrained VGG can be downloaded here, so PDL uses a fixed, deterministic feature bank that
+needs no weights (see :class:`FixedFeatureBank`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _unit(kernel: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-L2-norm kernel, so that every channel has a comparable scale."""
+    kernel = kernel - kernel.mean()
+    return kernel / kernel.norm().clamp_min(1e-12)
+
+
+def _gabor(size: int, theta: float, wavelength: float, sigma: float) -> torch.Tensor:
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    y, x = torch.meshgrid(r, r, indexing="ij")
+    along = x * math.cos(theta) + y * math.sin(theta)
+    envelope = torch.exp(-(x**2 + y**2) / (2 * sigma**2))
+    return envelope * torch.cos(2 * math.pi * along / wavelength)
+
+
+def feature_kernels(random_projections: int = 8, seed: int = 0) -> torch.Tensor:
+    """The ``(K, 1, 5, 5)`` filter bank: derivatives, Laplacian, Gabors, random projections."""
+    size = 5
+    kernels = []
+    d = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    s = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    for k3 in (torch.outer(s, d), torch.outer(d, s),  # Sobel x, y
+               torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float64)):
+        kernels.append(F.pad(k3, (1, 1, 1, 1)))
+    for i in range(4):  # Gabor, 4 orientations, period 4 px
+        kernels.append(_gabor(size, math.pi * i / 4, wavelength=4.0, sigma=1.5))
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(random_projections):
+        kernels.append(torch.randn(size, size, generator=generator, dtype=torch.float64))
+    bank = torch.stack([_unit(k) for k in kernels]).unsqueeze(1)
+    return bank.float()
+
+
+class FixedFeatureBank(nn.Module):
+    """Weight-free features at several scales: the image plus fixed 5x5 filters of it.
+
+    At each scale (1, 1/2, 1/4 by average pooling) the features are the (pooled) image itself and
+    its responses to Sobel x/y, a Laplacian, four Gabor filters and ``random_projections`` fixed
+    random zero-mean filters (a fixed random-projection network). Valid convolution only, so
+    borders do not add padding artefacts. Output: a list of ``(B, channels, H_s, W_s)`` maps.
+    """
+
+    def __init__(self, scales: int = 3, random_projections: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        self.scales = scales
+        self.register_buffer("kernels", feature_kernels(random_projections, seed), persistent=False)
+
+    @property
+    def channels_per_scale(self) -> int:
+        return 1 + self.kernels.shape[0]
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        x = image.float()
+        n_in = x.shape[1]
+        weights = self.kernels.repeat(n_in, 1, 1, 1)
+        for scale in range(self.scales):
+            if scale:
+                if min(x.shape[-2:]) < 2 * self.kernels.shape[-1]:
+                    break
+                x = F.avg_pool2d(x, 2)
+            maps.append(x)
+            if min(x.shape[-2:]) >= self.kernels.shape[-1]:
+                maps.append(F.conv2d(x, weights, groups=n_in))
+        return maps
+
+
+def sorted_wasserstein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean over (batch, channel) of the 1-D W1 distance between the spatial value sets."""
+    a_sorted = a.flatten(2).sort(dim=-1).values
+    b_sorted = b.flatten(2).sort(dim=-1).values
+    return (a_sorted - b_sorted).abs().mean(dim=-1).mean()
+
+
+def projected_distribution_loss(pred: torch.Tensor, target: torch.Tensor,
+                                features: FixedFeatureBank) -> torch.Tensor:
+    """PDL: mean over all feature channels of the sorted 1-D Wasserstein distance."""
+    total, count = pred.new_zeros((), dtype=torch.float32), 0
+    for fp, ft in zip(features(pred), features(target), strict=True):
+        total = total + sorted_wasserstein(fp, ft) * fp.shape[1]
+        count += fp.shape[1]
+    return total / count
+
+
+class A2ILoss(nn.Module):
+    """``L1(pred, target) + alpha * PDL(pred, target)``; ``.last_parts`` holds the last terms."""
+
+    def __init__(self, alpha: float = 0.01, *, scales: int = 3, random_projections: int = 8,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if not (math.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+        self.alpha = float(alpha)
+        self.features = FixedFeatureBank(scales, random_projections, seed)
+        self.last_parts: dict[str, float] = {}
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.shape != target.shape:
+            raise ValueError(
+                f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape"
+            )
+        pred, target = pred.float(), target.float()
+        l1 = F.l1_loss(pred, target)
+        if self.alpha > 0:
+            pdl = projected_distribution_loss(pred, target, self.features)
+            total = l1 + self.alpha * pdl
+        else:
+            pdl = l1.new_zeros(())
+            total = l1
+        self.last_parts = {
+            "l1": float(l1.detach()), "pdl": float(pdl.detach()), "total": float(total.detach())
+        }
+        return total
