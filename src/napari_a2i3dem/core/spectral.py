@@ -1,0 +1,276 @@
+"""Does a synthetic training input look like a real axial plane? A spectral check, and a noise
+estimate that turns the check into suggested settings.
+
+The axial spectrum is the 1-D power spectrum along the section (low-resolution) axis, averaged over
+all columns. For the real stack it is taken on xz and yz planes after the same cubic up-sampling
+(:func:`~.acquisition.upsample_axis`) the reconstruction uses; for the synthetic inputs on degraded
+xy patches along their section axis; the clean xy patches give the reference of what full
+resolution looks like. All three use the same window length, Hann window and intensity scale, so
+their curves are directly comparable. The agreement number is the mean absolute difference of the
+real and synthetic spectra in decibels over a frequency band (0 dB = identical).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .acquisition import SliceProfile, isotropic_length, upsample_axis
+from .degradations import DegradationConfig, NoiseSettings, make_pair
+from .errors import InputError
+from .normalization import IntensityScale
+from .patches import PatchSampler, read_region
+from .validation import ratio_from_spacing, validate_ratio
+
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+_NOISE_KERNEL_NORM = 6.0  # sqrt(sum(kernel ** 2)): std of the response to unit white noise
+_MAD_TO_SIGMA = 1.482602218505602
+
+
+def power_spectrum(planes: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Mean power spectrum along ``axis`` of a stack of 2-D planes ``(N, L, W)`` or one plane
+    (Hann window, mean removed per line, normalised by the window energy)."""
+    x = np.asarray(planes, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    x = np.moveaxis(x, axis + 1, -1)
+    length = x.shape[-1]
+    window = np.hanning(length) if length > 2 else np.ones(length)
+    x = (x - x.mean(axis=-1, keepdims=True)) * window
+    power = np.abs(np.fft.rfft(x, axis=-1)) ** 2 / np.sum(window**2)
+    return power.reshape(-1, power.shape[-1]).mean(axis=0)
+
+
+def log_spectral_distance(a: np.ndarray, b: np.ndarray, freqs: np.ndarray,
+                          band: tuple[float, float] | None = None) -> float:
+    """Mean ``|10 log10(a / b)|`` in dB over frequencies in ``band`` (default: all but DC)."""
+    freqs = np.asarray(freqs)
+    low, high = band if band is not None else (freqs[1] if len(freqs) > 1 else 0.0, 0.5)
+    mask = (freqs >= low) & (freqs <= high) & (freqs > 0)
+    if not mask.any():
+        raise InputError(f"no frequency in the band {band}")
+    tiny = 1e-20
+    return float(np.mean(np.abs(10.0 * np.log10((a[mask] + tiny) / (b[mask] + tiny)))))
+
+
+def _sample_indices(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, size=min(n, count), replace=False))
+
+
+def real_axial_planes(stack, ratio: float, *, scale: IntensityScale, size: int = 128,
+                      blocks: int = 2, seed: int = 0) -> np.ndarray:
+    """Cubic-upsampled xz and yz planes (network units) from ``blocks`` random ``z x size x size``
+    blocks: array ``(2 * blocks * size, round(nz * rho), size)`` with z along axis 1.
+
+    Reading compact blocks (rather than whole xz planes) keeps lazy (dask) stacks cheap."""
+    ratio = validate_ratio(ratio)
+    _, ny, nx = stack.shape
+    size = int(min(size, ny, nx))
+    rng = np.random.default_rng(seed)
+    planes = []
+    for _ in range(int(blocks)):
+        y0, x0 = int(rng.integers(ny - size + 1)), int(rng.integers(nx - size + 1))
+        block = stack[:, y0:y0 + size, x0:x0 + size]
+        if hasattr(block, "compute"):
+            block = block.compute(scheduler="synchronous")
+        block = upsample_axis(scale.normalize(block), ratio, axis=0)  # (Z, size, size)
+        planes.append(np.moveaxis(block, 1, 0))  # xz planes: (size_y, Z, size_x)
+        planes.append(np.moveaxis(block, 2, 0))  # yz planes: (size_x, Z, size_y)
+    return np.concatenate(planes, axis=0)
+
+
+def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
+                        blocks: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(freqs, power)`` along z of the cubic-upsampled xz/yz planes, windows of ``length``
+    fine pixels starting on sample positions."""
+    planes = real_axial_planes(stack, ratio, scale=scale, size=length, blocks=blocks, seed=seed)
+    n_fine = planes.shape[1]
+    length = min(int(length), n_fine)
+    starts = [0]
+    while starts[-1] + 2 * length <= n_fine:  # further windows, each beginning on a sample
+        k = int(np.ceil((starts[-1] + length) / ratio))
+        start = round(k * ratio)
+        if start + length > n_fine:
+            break
+        starts.append(start)
+    windows = np.concatenate([planes[:, s:s + length, :] for s in starts], axis=0)
+    return np.fft.rfftfreq(length), power_spectrum(windows, axis=0)
+
+
+def synthetic_spectra(stack, ratio: float, config: DegradationConfig, *, scale: IntensityScale,
+                      length: int = 128, count: int = 24,
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(freqs, degraded power, clean power)`` along the section axis of ``count`` synthetic
+    pairs made from random xy patches of ``length`` pixels."""
+    sampler = PatchSampler(stack, int(length), scale=scale)
+    rng = np.random.default_rng([seed, 7])
+    degraded, clean = [], []
+    for _ in range(int(count)):
+        patch, _ = sampler.sample(rng)
+        d, c = make_pair(patch, ratio, config, rng, axis=0)
+        degraded.append(d)
+        clean.append(c)
+    return (np.fft.rfftfreq(int(length)), power_spectrum(np.stack(degraded), axis=0),
+            power_spectrum(np.stack(clean), axis=0))
+
+
+@dataclass
+class SpectralComparison:
+    """Axial spectra of the real stack, synthetic inputs, acquisition-only inputs and clean xy
+    patches, with their agreement numbers (dB; lower is closer)."""
+
+    ratio: float
+    freqs: np.ndarray
+    real: np.ndarray
+    degraded: np.ndarray
+    acquisition_only: np.ndarray
+    clean: np.ndarray
+    band: tuple[float, float]
+    distance_db: float
+    acquisition_only_db: float
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (f"real vs synthetic: {self.distance_db:.2f} dB "
+                f"(acquisition only: {self.acquisition_only_db:.2f} dB)")
+
+
+def compare_spectra(stack, ratio: float, config: DegradationConfig | None = None, *,
+                    scale: IntensityScale | None = None, length: int = 128, count: int = 24,
+                    blocks: int = 2, band: tuple[float, float] | None = None,
+                    seed: int = 0) -> SpectralComparison:
+    """Compare the axial spectrum of the real stack with synthetic inputs made with ``config``
+    (default :class:`DegradationConfig`) and with :meth:`DegradationConfig.clean`."""
+    ratio = validate_ratio(ratio)
+    config = config or DegradationConfig()
+    scale = scale or IntensityScale.from_stack(stack)
+    nz, ny, nx = stack.shape
+    length = int(min(length, ny, nx, isotropic_length(nz, ratio)))
+    freqs, real = real_axial_spectrum(stack, ratio, scale=scale, length=length, blocks=blocks,
+                                      seed=seed)
+    _, degraded, clean = synthetic_spectra(stack, ratio, config, scale=scale, length=length,
+                                           count=count, seed=seed)
+    _, acquisition, _ = synthetic_spectra(stack, ratio, DegradationConfig.clean(config.profile),
+                                          scale=scale, length=length, count=count, seed=seed)
+    band = band or (float(freqs[1]), 0.5)
+    return SpectralComparison(
+        ratio=ratio, freqs=freqs, real=real, degraded=degraded, acquisition_only=acquisition,
+        clean=clean, band=band,
+        distance_db=log_spectral_distance(real, degraded, freqs, band),
+        acquisition_only_db=log_spectral_distance(real, acquisition, freqs, band),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Noise
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """Noise std of the stack in its own units and as a fraction of the intensity range."""
+
+    sigma: float
+    relative: float
+    per_plane: tuple[float, ...]
+
+
+def plane_noise_sigma(plane: np.ndarray) -> float:
+    """Robust noise std of one 2-D image: MAD of a Laplacian-like residual (Immerkaer's kernel,
+    which cancels locally linear structure), scaled to a Gaussian std."""
+    residual = ndimage.correlate(np.asarray(plane, dtype=np.float64), _NOISE_KERNEL,
+                                 mode="reflect")[1:-1, 1:-1]
+    mad = np.median(np.abs(residual - np.median(residual)))
+    return float(_MAD_TO_SIGMA * mad / _NOISE_KERNEL_NORM)
+
+
+def estimate_noise(stack, *, planes: int = 8, scale: IntensityScale | None = None,
+                   max_side: int = 512, seed: int = 0) -> NoiseEstimate:
+    """Median over ``planes`` random non-blank xy planes (centre crops up to ``max_side``) of
+    :func:`plane_noise_sigma`. ``relative`` is sigma / (high - low) of the intensity scale, i.e. the
+    std in network units -- the unit of :class:`~.degradations.NoiseSettings`."""
+    shape = tuple(getattr(stack, "shape", ()))
+    if len(shape) != 3:
+        raise InputError(f"noise estimation needs a 3-D (z, y, x) stack, got shape {shape}")
+    nz, ny, nx = shape
+    scale = scale or IntensityScale.from_stack(stack)
+    rng = np.random.default_rng(seed)
+    size_y, size_x = min(ny, max_side), min(nx, max_side)
+    y0, x0 = (ny - size_y) // 2, (nx - size_x) // 2
+    sigmas = []
+    for z in _sample_indices(nz, planes, rng):
+        plane = read_region(stack, int(z), y0, x0, max(size_y, size_x))[:size_y, :size_x]
+        if float(plane.std()) == 0.0:
+            continue  # a blank (missing) section says nothing about noise
+        sigmas.append(plane_noise_sigma(plane))
+    if not sigmas:
+        raise InputError("cannot estimate noise: every sampled plane is blank")
+    sigma = float(np.median(sigmas))
+    return NoiseEstimate(sigma, sigma / (scale.high - scale.low), tuple(sigmas))
+
+
+def suggest_defaults(stack, spacing) -> dict:
+    """Settings for this stack: ``ratio`` from the spacing, the noise estimate and a
+    :class:`DegradationConfig` (as a dict) whose added noise matches it.
+
+    The clean xy patch already carries the stack's noise, but blurring it with the slice profile
+    ``k`` along the section axis leaves only ``sigma * ||k||`` of it on the acquired rows; the
+    suggested added noise is the remainder ``sigma * sqrt(1 - ||k||^2)`` (+-30 %)."""
+    ratio = ratio_from_spacing(spacing)
+    scale = IntensityScale.from_stack(stack)
+    noise = estimate_noise(stack, scale=scale)
+    base = DegradationConfig()
+    width = float(np.mean(base.profile_width))
+    kernel = SliceProfile(base.profile.kind, width).kernel_1d(ratio)
+    added = noise.relative * float(np.sqrt(max(0.0, 1.0 - np.sum(kernel**2))))
+    config = DegradationConfig(
+        profile=base.profile, profile_width=base.profile_width,
+        noise=NoiseSettings(kind="gaussian", probability=1.0,
+                            sigma=(0.7 * added, 1.3 * added), poisson=(0.0, 0.0)),
+        artefacts=base.artefacts,
+    )
+    return {
+        "ratio": ratio,
+        "noise_sigma": noise.sigma,
+        "noise_relative": noise.relative,
+        "intensity": scale.to_dict(),
+        "degradation": config.to_dict(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def draw_spectra(ax, comparison: SpectralComparison) -> None:
+    """Draw the four spectra of ``comparison`` on a matplotlib Axes."""
+    f = comparison.freqs[1:]
+    ax.semilogy(f, comparison.real[1:], color="k", lw=2, label="real xz/yz (cubic)")
+    ax.semilogy(f, comparison.degraded[1:], color="tab:red", lw=1.5,
+                label=f"synthetic input ({comparison.distance_db:.2f} dB)")
+    ax.semilogy(f, comparison.acquisition_only[1:], color="tab:blue", lw=1, ls="--",
+                label=f"acquisition only ({comparison.acquisition_only_db:.2f} dB)")
+    ax.semilogy(f, comparison.clean[1:], color="tab:green", lw=1, ls=":", label="clean xy")
+    ax.axvline(0.5 / comparison.ratio, color="0.5", lw=0.8)
+    ax.text(0.5 / comparison.ratio, ax.get_ylim()[1], " 1/(2\u03c1)", va="top", fontsize=8,
+            color="0.4")
+    ax.set_xlabel("frequency along the section axis (cycles / fine pixel)")
+    ax.set_ylabel("power (network units\u00b2)")
+    ax.set_xlim(0, 0.5)
+    ax.legend(fontsize=8, loc="lower left")
+
+
+def spectra_figure(comparison: SpectralComparison, *, title: str | None = None,
+                   figsize: tuple[float, float] = (6.0, 4.0)):
+    """A matplotlib Figure (Agg canvas, no pyplot state) of :func:`draw_spectra`."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    draw_spectra(ax, comparison)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return figure
