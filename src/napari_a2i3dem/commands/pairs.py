@@ -1,0 +1,125 @@
+"""``a2i3dem pairs``: write synthetic training pairs of a stack to look at (or train elsewhere).
+
+The output is an ``(N, 2, M, M)`` float32 ImageJ TIFF (axes ZCYX): for each pair the degraded input,
+then the clean target, both in network units (the stack's 0.1-99.9 percentile range mapped to
+[0, 1]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from tqdm import tqdm
+
+from ..core.degradations import DegradationConfig
+from ..core.errors import InputError
+from ..core.io import read_stack, resolve_spacing
+from ..core.patches import PatchPairDataset
+from ..core.validation import ratio_from_spacing, validate_ratio
+from ._common import positive_int
+
+DEFAULT_PATCH = 128
+
+
+def _number(text: str) -> float:
+    """argparse type that only parses; range errors are reported by :func:`run` in one line."""
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pairs", help="write synthetic (degraded, clean) training pairs from the stack's xy planes",
+        description="Synthesise training pairs from the stack's own lateral planes and write them "
+                    "as an (N, 2, M, M) float32 TIFF [degraded input, clean target].")
+    p.add_argument("stack", type=Path, help="anisotropic (z, y, x) stack, e.g. an ImageJ TIFF")
+    p.add_argument("--out", type=Path, required=True, help="TIFF to write, e.g. pairs.tif")
+    p.add_argument("--ratio", type=_number,
+                   help="up-sampling ratio z-spacing / xy-spacing (default: from the file)")
+    p.add_argument("--count", type=positive_int, default=16, help="number of pairs (default 16)")
+    p.add_argument("--patch", type=positive_int, default=DEFAULT_PATCH,
+                   help=f"patch size M in pixels (default {DEFAULT_PATCH})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--clean", action="store_true",
+                   help="acquisition only (slice profile, sampling, cubic interpolation): "
+                        "no noise and no EM artefacts")
+    p.add_argument("--config", type=Path, metavar="JSON",
+                   help="degradation settings as JSON (DegradationConfig.to_dict())")
+    p.set_defaults(func=run)
+
+
+def load_config(args) -> DegradationConfig:
+    """The degradation of the run: ``--config`` JSON, ``--clean`` or the defaults."""
+    if args.config is not None and args.clean:
+        raise InputError("give either --clean or --config, not both")
+    if args.clean:
+        return DegradationConfig.clean()
+    if args.config is None:
+        return DegradationConfig()
+    try:
+        text = Path(args.config).read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read degradation settings {args.config}: {exc}") from exc
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{args.config} is not valid JSON: {exc}") from exc
+    return DegradationConfig.from_dict(settings)
+
+
+def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
+    """Write ``(N, 2, M, M)`` float32 pairs atomically as an ImageJ hyperstack (axes ZCYX: one
+    z-slice per pair, channel 0 degraded input, channel 1 clean target).
+
+    ``write_stack`` of :mod:`~napari_a2i3dem.core.io` writes 2-D/3-D grey images only, hence this
+    small writer for the 4-D layout; it follows the same rules (never over the input, temporary
+    file in the same folder, then :func:`os.replace`)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise InputError(f"output {path} must end in .tif or .tiff")
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder")
+    if path.exists() and protect.exists() and path.samefile(protect):
+        raise InputError(f"refusing to write {path}: it is the input stack; choose another name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        tifffile.imwrite(temp_name, pairs.astype(np.float32, copy=False), imagej=True,
+                         metadata={"axes": "ZCYX"})
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    return path
+
+
+def run(args) -> int:
+    if args.ratio is not None:
+        validate_ratio(args.ratio)
+    config = load_config(args)
+    loaded = read_stack(args.stack).require_volume()
+    ratio = (validate_ratio(args.ratio) if args.ratio is not None
+             else ratio_from_spacing(resolve_spacing(loaded)))
+    dataset = PatchPairDataset(loaded.data, ratio, config, patch_size=args.patch,
+                               seed=args.seed, length=args.count)
+    out = np.empty((args.count, 2, args.patch, args.patch), dtype=np.float32)
+    for i in tqdm(range(args.count), desc="pairs", unit="pair", file=sys.stderr,
+                  disable=not sys.stderr.isatty()):
+        degraded, clean, _ = dataset.pair(i)
+        out[i, 0], out[i, 1] = degraded, clean
+    written = write_pairs(args.out, out, protect=args.stack)
+    print(f"wrote {args.count} pairs of {args.patch} x {args.patch} (ratio {ratio:.4g}, "
+          f"{'acquisition only' if args.clean else 'with degradations'}) to {written}")
+    return 0
