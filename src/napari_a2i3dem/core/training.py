@@ -238,6 +238,11 @@ class Trainer:
             self._init_from_checkpoint(self._resume_state, ratio, spacing, config)
         else:
             self._init_fresh(ratio, spacing, degradation, config)
+        plane = min(int(stack.shape[1]), int(stack.shape[2]))
+        if self.config.patch_size > plane:
+            raise InputError(
+                f"patch size {self.config.patch_size} is larger than the stack's xy planes "
+                f"({stack.shape[1]} x {stack.shape[2]}); choose at most {plane}")
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -256,7 +261,7 @@ class Trainer:
         self.degradation = (degradation if degradation is not None
                             else degradations.DegradationConfig())
         self.config = config if config is not None else TrainConfig()
-        self.scale = IntensityScale.from_stack(self.stack, seed=self.config.seed)
+        self.scale: IntensityScale | None = None  # estimated when the run starts (may be slow)
 
     def _init_from_checkpoint(self, state: dict, ratio, spacing, config) -> None:
         degradations, _ = _pairs_api()
@@ -320,6 +325,8 @@ class Trainer:
         self.device = device = select_device(cfg.device)
         _, patches = _pairs_api()
         model_api = _model_api()
+        if self.scale is None:
+            self.scale = IntensityScale.from_stack(self.stack, seed=cfg.seed)
 
         torch.manual_seed(cfg.seed)
         model = model_api.A2I3DEMNet(self.network_config()).to(device)

@@ -1,0 +1,154 @@
+"""``a2i3dem train``: train a network on a stack's own xy planes, with a progress bar.
+
+Checkpoints go next to ``--out`` (``model.pt`` -> ``model.ckpt.pt``); ``--resume`` continues one
+up to ``--steps`` total. Ctrl-C leaves a checkpoint and prints how to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.acquisition import SliceProfile
+from ..core.checkpoint import checkpoint_path_for
+from ..core.degradations import DegradationConfig
+from ..core.devices import DEVICE_CHOICES
+from ..core.errors import InputError
+from ..core.training import TrainConfig, Trainer
+from ..core.training_events import (
+    StepProgress,
+    TrainingFinished,
+    TrainingStarted,
+    ValidationResult,
+)
+from ..core.validation import ratio_from_spacing
+from ._common import positive_int, ratio_arg
+
+PRESET_NAMES = ("tiny", "small", "base")
+PROFILE_CHOICES = ("gaussian", "box", "none")
+
+
+def positive_float(text: str) -> float:
+    """argparse type for the learning rate: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    defaults = TrainConfig()
+    p = subparsers.add_parser(
+        "train", help="train a network on the stack's own lateral planes",
+        description="Self-supervised training: synthesise (degraded, clean) pairs from the stack's "
+                    "xy planes and train the A2I-3DEM network to undo the axial degradation.")
+    p.add_argument("stack", type=Path, help="anisotropic (z, y, x) stack, e.g. an ImageJ TIFF")
+    p.add_argument("--out", type=Path, required=True, help="model file to write (e.g. model.pt)")
+    p.add_argument("--ratio", type=ratio_arg,
+                   help="up-sampling ratio z-spacing / xy-spacing (default: from the file)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="voxel spacing in nm, overriding the file's")
+    p.add_argument("--preset", choices=PRESET_NAMES,
+                   help=f"network size (default {defaults.preset})")
+    p.add_argument("--steps", type=positive_int, default=defaults.steps,
+                   help=f"total optimisation steps (default {defaults.steps})")
+    p.add_argument("--batch", type=positive_int, default=defaults.batch_size,
+                   help=f"pairs per step (default {defaults.batch_size})")
+    p.add_argument("--patch", type=positive_int, default=defaults.patch_size,
+                   help=f"patch size M in pixels (default {defaults.patch_size})")
+    p.add_argument("--lr", type=positive_float, default=defaults.lr,
+                   help=f"peak learning rate after warm-up (default {defaults.lr:g})")
+    p.add_argument("--profile", choices=PROFILE_CHOICES, default="gaussian",
+                   help="axial slice profile of the synthetic degradation (default gaussian)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="compute device (default: CUDA, else MPS, else CPU)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default 0)")
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="K",
+                   help="steps between checkpoints (default: about 10 per run)")
+    p.add_argument("--validate-every", type=positive_int, metavar="K",
+                   help="steps between validations (default: about 25 per run)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="data-loader processes (default: 0 on CPU, up to 4 with a GPU)")
+    p.add_argument("--resume", type=Path, metavar="CKPT",
+                   help="continue from a checkpoint up to --steps total (the checkpoint's "
+                        "preset, batch, patch, lr, seed and degradation are kept)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    if args.out.resolve() == args.stack.resolve():
+        raise InputError(f"--out {args.out} is the input stack; choose another file name")
+    if args.out.suffix.lower() in (".tif", ".tiff"):
+        raise InputError(f"--out {args.out} looks like an image; a model file ends in .pt")
+    if args.out.exists() and args.out.is_dir():
+        raise InputError(f"--out {args.out} is a folder; give a file name such as model.pt")
+    if args.workers is not None and args.workers < 0:
+        raise InputError(f"--workers must be >= 0, got {args.workers}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.io import read_stack, resolve_spacing
+
+    _check_paths(args)
+    loaded = read_stack(args.stack)
+    loaded.require_volume()
+    spacing = resolve_spacing(loaded, spacing=args.spacing, ratio=args.ratio)
+    ratio = args.ratio if args.ratio is not None else ratio_from_spacing(spacing)
+    defaults = TrainConfig()
+    config = TrainConfig(
+        preset=args.preset or defaults.preset, steps=args.steps, batch_size=args.batch,
+        patch_size=args.patch, lr=args.lr, device=args.device, seed=args.seed,
+        num_workers=args.workers, checkpoint_every=args.checkpoint_every,
+        validation_every=args.validate_every, log_every=1)
+    degradation = DegradationConfig(profile=SliceProfile(kind=args.profile))
+    trainer = Trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
+                      config=config, model_path=args.out, resume_from=args.resume,
+                      checkpoint_path=checkpoint_path_for(args.out))
+    if args.resume is not None and args.preset not in (None, trainer.config.preset):
+        print(f"note: resuming with the checkpoint's preset '{trainer.config.preset}'",
+              file=sys.stderr)
+
+    bar = None
+    validation = ""
+    try:
+        for event in trainer.run():
+            if isinstance(event, TrainingStarted):
+                print(f"training preset '{trainer.config.preset}' "
+                      f"({event.parameters / 1e6:.2f} M parameters) on {event.device}, "
+                      f"ratio {ratio:.3g}, steps {event.start_step}->{event.total_steps}",
+                      file=sys.stderr)
+                bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step",
+                           disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
+            elif isinstance(event, StepProgress) and bar is not None:
+                bar.update(event.step - bar.n)
+                bar.set_postfix_str(f"loss {event.loss:.4f}{validation}", refresh=False)
+            elif isinstance(event, ValidationResult):
+                validation = (f", val PSNR {event.network.psnr:.2f} dB "
+                              f"(cubic {event.cubic.psnr:.2f})")
+            elif isinstance(event, TrainingFinished):
+                if bar is not None:
+                    bar.close()
+                print(f"saved {event.model_path}: validation PSNR {event.best_psnr:.2f} dB at "
+                      f"step {event.best_step} (cubic {event.cubic_psnr:.2f} dB); checkpoint "
+                      f"{event.checkpoint_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        ckpt = trainer.checkpoint_path
+        if trainer.step > 0 and ckpt is not None and ckpt.exists():
+            print(f"a2i3dem train: interrupted at step {trainer.step}; resume with "
+                  f"--resume {ckpt}", file=sys.stderr)
+            return 130
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return 0

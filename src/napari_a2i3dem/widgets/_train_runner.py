@@ -1,0 +1,67 @@
+"""Runs a :class:`~napari_a2i3dem.core.training.Trainer` in a worker thread so that it can still
+be finished cleanly from the GUI thread when the viewer closes (Qt-free)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from ..core.training import Trainer
+from ..core.training_events import TrainingEvent
+
+
+class TrainingFailed(Exception):
+    """A run ended with an unexpected error (re-raised as this type: Qt workers treat a
+    ``RuntimeError`` as "worker deleted" and would drop it silently)."""
+
+
+class TrainingRun:
+    """Owns one trainer's event generator.
+
+    :meth:`events` is what the worker thread iterates; each step of the generator happens under a
+    lock. :meth:`finish` (GUI thread) cancels the run, waits for the step in progress, and — if
+    the worker was aborted between events and left the generator suspended — drives it to its end
+    itself, so the final checkpoint and model are always written.
+    """
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self._events = trainer.run()
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+
+    def events(self) -> Iterator[TrainingEvent]:
+        while True:
+            with self._lock:
+                if self.done.is_set():
+                    return
+                try:
+                    event = next(self._events)
+                except StopIteration:
+                    self.done.set()
+                    return
+                except RuntimeError as exc:
+                    self.done.set()
+                    raise TrainingFailed(f"{type(exc).__name__}: {exc}") from exc
+                except BaseException:
+                    self.done.set()
+                    raise
+            yield event
+
+    def finish(self, timeout: float = 60.0) -> bool:
+        """Cancel and make sure the run has ended; True if it did within ``timeout`` seconds."""
+        self.trainer.cancel()
+        if self.done.wait(min(timeout, 2.0)):
+            return True
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
+            if not self.done.is_set():
+                for _ in self._events:
+                    pass
+                self.done.set()
+        except Exception:  # the run failed while finishing; its checkpoint is already written
+            self.done.set()
+        finally:
+            self._lock.release()
+        return True

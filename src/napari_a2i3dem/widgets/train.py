@@ -1,0 +1,438 @@
+"""The "Train" dock widget: train the network on a stack layer without freezing napari.
+
+Training runs in a napari ``thread_worker`` that yields the engine's progress events; this widget
+turns them into a progress bar with ETA, a live loss / validation-PSNR plot and a preview layer
+(the network applied to one real xz plane) that is updated in place. The saved model is handed to
+the Reconstruct widget through :func:`~napari_a2i3dem.widgets._shared.plugin_state`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from napari.qt.threading import create_worker
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.devices import available_devices
+from ..core.errors import A2IError, InputError
+from ..core.model import PRESETS
+from ..core.training import TrainConfig, Trainer
+from ..core.training_events import (
+    CheckpointSaved,
+    Paused,
+    PreviewImage,
+    Resumed,
+    StepProgress,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingStarted,
+    ValidationResult,
+)
+from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
+from ._shared import plugin_state
+from ._train_runner import TrainingRun
+from ._training_plot import TrainingPlot
+
+PREVIEW_LAYER = "training preview (xz)"
+DEFAULT_OUTPUT = Path.home() / "a2i3dem-models"
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``; ``"--"`` when unknown."""
+    if not np.isfinite(seconds) or seconds < 0:
+        return "--"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def model_file_name(layer_name: str, preset: str) -> str:
+    """A file name that names the data and preset and never collides with an earlier run."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", layer_name).strip("._") or "stack"
+    return f"{safe}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+
+
+class TrainWidget(QWidget):
+    """Start / pause / stop a training run on an image layer and watch it learn."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.state = plugin_state(napari_viewer)
+        self._run: TrainingRun | None = None
+        self._worker = None
+        self._task_id = None
+        self._last_event: TrainingEvent | None = None
+        self.model_path: Path | None = None
+        self._build()
+        self._refresh_layers()
+        layers = napari_viewer.layers.events
+        layers.inserted.connect(self._refresh_layers)
+        layers.removed.connect(self._refresh_layers)
+        self.state.stack_changed.connect(self._on_stack_changed)
+        # When the widget is destroyed, finish a run still going. The slot holds only this box
+        # (not the widget), so it keeps no Qt object alive.
+        box = self._run_box = {}
+
+        def _finish_on_destroy(*_args) -> None:
+            run = box.get("run")
+            if run is not None:
+                run.finish(timeout=30.0)
+
+        self.destroyed.connect(_finish_on_destroy)
+
+    # ----------------------------------------------------------------------------- layout
+    def _build(self) -> None:
+        defaults = TrainConfig()
+        self.layer_combo = QComboBox()
+        self.layer_combo.currentTextChanged.connect(self._on_layer_changed)
+        self.ratio_spin = QDoubleSpinBox()
+        self.ratio_spin.setRange(0.01, 100.0)
+        self.ratio_spin.setDecimals(3)
+        self.ratio_spin.setValue(1.0)
+        self.ratio_spin.setToolTip("up-sampling ratio: z spacing / xy spacing")
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItems(list(PRESETS))
+        self.preset_combo.setCurrentText(defaults.preset)
+        self.steps_spin = self._spin(1, 1_000_000, defaults.steps)
+        self.batch_spin = self._spin(1, 512, defaults.batch_size)
+        self.patch_spin = self._spin(16, 1024, defaults.patch_size)
+        self.patch_spin.setSingleStep(16)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(["auto", *available_devices()])
+        self.output_edit = QLineEdit(str(DEFAULT_OUTPUT))
+        browse = QPushButton("…")
+        browse.setToolTip("choose the folder for the model and its checkpoint")
+        browse.clicked.connect(self._browse_output)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_edit)
+        output_row.addWidget(browse)
+
+        form = QFormLayout()
+        form.addRow("image layer", self.layer_combo)
+        form.addRow("ratio ρ", self.ratio_spin)
+        form.addRow("preset", self.preset_combo)
+        form.addRow("steps", self.steps_spin)
+        form.addRow("batch size", self.batch_spin)
+        form.addRow("patch size", self.patch_spin)
+        form.addRow("device", self.device_combo)
+        form.addRow("output folder", output_row)
+
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot = TrainingPlot(self)
+        self.plot.setMinimumHeight(220)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addWidget(self.plot)
+        self._set_running(False)
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        return spin
+
+    # ------------------------------------------------------------------------ layer choice
+    def _image_layers(self) -> list:
+        from napari.layers import Image
+
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _refresh_layers(self, *_args) -> None:
+        current = self.layer_combo.currentText()
+        names = [layer.name for layer in self._image_layers() if layer.name != PREVIEW_LAYER]
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names)
+        preferred = self.state.stack.layer_name if self.state.stack is not None else None
+        for choice in (current, preferred):
+            if choice in names:
+                self.layer_combo.setCurrentText(choice)
+        if preferred in names and not current:
+            self.layer_combo.setCurrentText(preferred)
+        self.layer_combo.blockSignals(False)
+        self._on_layer_changed(self.layer_combo.currentText())
+
+    def _on_stack_changed(self, settings) -> None:
+        if settings is not None and settings.layer_name in self._layer_names():
+            self.layer_combo.setCurrentText(settings.layer_name)
+            self._on_layer_changed(settings.layer_name)
+
+    def _layer_names(self) -> list[str]:
+        return [self.layer_combo.itemText(i) for i in range(self.layer_combo.count())]
+
+    def _spacing_for(self, name: str) -> tuple[float, float, float] | None:
+        """The Load widget's spacing for its stack, else the layer's own scale (if 3-D)."""
+        stack = self.state.stack
+        if stack is not None and stack.layer_name == name:
+            return tuple(stack.spacing)
+        layer = self.viewer.layers.get(name, None)
+        if layer is None or len(layer.scale) != 3:
+            return None
+        return tuple(float(s) for s in layer.scale)
+
+    def _on_layer_changed(self, name: str) -> None:
+        spacing = self._spacing_for(name) if name else None
+        if spacing is None:
+            return
+        try:
+            self.ratio_spin.setValue(ratio_from_spacing(spacing))
+        except A2IError:
+            self.ratio_spin.setValue(spacing[0] / ((spacing[1] + spacing[2]) / 2.0))
+
+    def _browse_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the trained model",
+                                                  self.output_edit.text())
+        if folder:
+            self.output_edit.setText(folder)
+
+    # ----------------------------------------------------------------------------- control
+    @property
+    def is_running(self) -> bool:
+        return self._run is not None and not self._run.done.is_set()
+
+    def _config(self) -> TrainConfig:
+        return TrainConfig(
+            preset=self.preset_combo.currentText(), steps=self.steps_spin.value(),
+            batch_size=self.batch_spin.value(), patch_size=self.patch_spin.value(),
+            device=self.device_combo.currentText())
+
+    def make_trainer(self, config: TrainConfig | None = None) -> Trainer:
+        """Check the chosen layer and settings and build the trainer (GUI thread, fast);
+        raises :class:`InputError` with a message for the user."""
+        name = self.layer_combo.currentText()
+        if not name or name not in self.viewer.layers:
+            raise InputError("choose an image layer to train on (open a stack first)")
+        layer = self.viewer.layers[name]
+        if getattr(layer, "rgb", False):
+            raise InputError(f"layer '{name}' is RGB; convert it to a single grey channel")
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        validate_volume(data, name=f"layer '{name}'")
+        ratio = validate_ratio(self.ratio_spin.value())
+        spacing = self._spacing_for(name)
+        folder = Path(self.output_edit.text()).expanduser()
+        if not self.output_edit.text().strip():
+            raise InputError("choose an output folder for the model")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create the output folder {folder}: {exc}") from exc
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"the output folder {folder} is not writable")
+        config = config or self._config()
+        try:
+            spacing = spacing if spacing and ratio_from_spacing(spacing) == ratio else None
+        except A2IError:
+            spacing = None
+        return Trainer(data, ratio=ratio, spacing=spacing, config=config,
+                       model_path=folder / model_file_name(name, config.preset))
+
+    def start(self, config: TrainConfig | None = None) -> bool:
+        """Validate the inputs and start training in a worker thread; False (with a message in
+        the status line) when the inputs cannot be used."""
+        if self.is_running:
+            return False
+        try:
+            trainer = self.make_trainer(config if isinstance(config, TrainConfig) else None)
+        except A2IError as exc:
+            self._show_error(str(exc))
+            return False
+        self._run = self._run_box["run"] = run = TrainingRun(trainer)
+        self.plot.clear_data()
+        self.progress.setRange(0, trainer.config.steps)
+        self.progress.setValue(0)
+        self.progress.setFormat("starting…")
+        self._show_status(f"preparing training pairs for '{self.layer_combo.currentText()}'…")
+        self._worker = create_worker(
+            run.events, _start_thread=False,
+            _connect={"yielded": self._on_event, "errored": self._on_error,
+                      "finished": self._on_worker_finished})
+        self._register_task(run)
+        self._set_running(True)
+        self._worker.start()
+        return True
+
+    def toggle_pause(self) -> None:
+        if not self.is_running:
+            return
+        trainer = self._run.trainer
+        if trainer.paused:
+            trainer.resume()
+        else:
+            trainer.pause()
+            self.pause_button.setText("Resume")
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current step; it still saves its model and checkpoint."""
+        if self.is_running:
+            self._run.trainer.cancel()
+            self._show_status("stopping after this step…")
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the run and wait for it to write its files (used when the viewer closes)."""
+        if self._run is not None:
+            self._run.finish(timeout=timeout)
+        if self._worker is not None:
+            self._worker.quit()
+
+    def _register_task(self, run: TrainingRun) -> None:
+        """Tell napari a long task is running: closing the window asks first, then finishes
+        the run cleanly (final checkpoint + model) through ``run.finish``."""
+        window = getattr(self.viewer, "window", None)
+        register = getattr(window, "_register_task_status", None)
+        if register is None:
+            return
+        from napari.utils.task_status import Status
+
+        def cancel() -> bool:
+            return run.finish(timeout=30.0)
+
+        self._task_id = register("napari-a2i3dem", Status.BUSY, "training a network", cancel)
+
+    def _update_task(self, done: bool, description: str) -> None:
+        window = getattr(self.viewer, "window", None)
+        update = getattr(window, "_update_task_status", None)
+        if update is None or self._task_id is None:
+            return
+        from napari.utils.task_status import Status
+
+        update(self._task_id, Status.COMPLETED if done else Status.BUSY, description)
+
+    # ------------------------------------------------------------------------------ events
+    def _on_event(self, event: TrainingEvent) -> None:
+        self._last_event = event
+        if isinstance(event, TrainingStarted):
+            self.progress.setRange(0, event.total_steps)
+            self.progress.setValue(event.start_step)
+            self.progress.setFormat(f"{event.start_step}/{event.total_steps}")
+            self.plot.add_losses(event.loss_history)
+            for result in event.validation_history:
+                self.plot.add_validation(result)
+            self.plot.refresh(force=True)
+            self._show_status(f"training {event.parameters / 1e6:.2f} M parameters on "
+                              f"{event.device}; cubic validation PSNR {event.cubic.psnr:.2f} dB")
+        elif isinstance(event, StepProgress):
+            self.progress.setValue(event.step)
+            self.progress.setFormat(
+                f"{event.step}/{event.total_steps} · {event.steps_per_second:.2f} steps/s · "
+                f"ETA {format_duration(event.eta_seconds)}")
+            self.plot.add_losses([(event.step, event.loss)])
+            self.plot.refresh()
+        elif isinstance(event, ValidationResult):
+            self.plot.add_validation(event)
+            self.plot.refresh(force=True)
+            self._show_status(f"step {event.step}: validation PSNR {event.network.psnr:.2f} dB "
+                              f"(cubic {event.cubic.psnr:.2f} dB), SSIM "
+                              f"{event.network.ssim:.3f} (cubic {event.cubic.ssim:.3f})")
+            self._update_task(False, f"training: step {event.step}")
+        elif isinstance(event, PreviewImage):
+            self._show_preview(event)
+        elif isinstance(event, Paused):
+            self.pause_button.setText("Resume")
+            self.progress.setFormat(f"paused at step {event.step}")
+        elif isinstance(event, Resumed):
+            self.pause_button.setText("Pause")
+        elif isinstance(event, CheckpointSaved):
+            self.status_label.setToolTip(f"checkpoint: {event.path}")
+        elif isinstance(event, TrainingFinished):
+            self._on_training_finished(event)
+
+    def _show_preview(self, event: PreviewImage) -> None:
+        if PREVIEW_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[PREVIEW_LAYER]
+            if layer.data.shape == event.prediction.shape:
+                layer.data = event.prediction
+                return
+            self.viewer.layers.remove(layer)
+        low, high = np.percentile(event.cubic, (0.5, 99.5))
+        self.viewer.add_image(
+            event.prediction, name=PREVIEW_LAYER, colormap="gray",
+            contrast_limits=(float(low), float(high) if high > low else float(low) + 1.0),
+            metadata={"plane": event.plane, "index": event.index})
+
+    def _on_training_finished(self, event: TrainingFinished) -> None:
+        self.progress.setValue(event.step)
+        verb = "finished" if event.reason == "completed" else "stopped"
+        if event.model_path is not None:
+            self.model_path = Path(event.model_path)
+            self.state.set_model(self.model_path)
+            self._show_status(
+                f"{verb} at step {event.step}: saved {self.model_path.name} (best validation PSNR "
+                f"{event.best_psnr:.2f} dB at step {event.best_step}, cubic "
+                f"{event.cubic_psnr:.2f} dB); it is now selected in Reconstruct")
+            self.status_label.setToolTip(f"model: {self.model_path}\n"
+                                         f"checkpoint: {event.checkpoint_path}")
+        else:
+            self._show_status(f"{verb} before the first step; nothing was saved")
+        self.progress.setFormat(f"{verb}: {event.step}/{event.total_steps}")
+
+    def _on_error(self, exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, A2IError) else f"{type(exc).__name__}: {exc}"
+        ckpt = self._run.trainer.checkpoint_path if self._run is not None else None
+        if ckpt is not None and ckpt.exists():
+            message += f" (progress kept in {ckpt})"
+        self._show_error(f"training failed: {message}")
+
+    def _on_worker_finished(self) -> None:
+        self._update_task(True, "training finished")
+        self._set_running(False)
+        if not isinstance(self._last_event, TrainingFinished):
+            self.progress.setFormat("stopped")
+
+    # ---------------------------------------------------------------------------- helpers
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setText("Pause")
+        for widget in (self.layer_combo, self.ratio_spin, self.preset_combo, self.steps_spin,
+                       self.batch_spin, self.patch_spin, self.device_combo, self.output_edit):
+            widget.setEnabled(not running)
+
+    def _show_status(self, text: str) -> None:
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(text)
+
+    def _show_error(self, text: str) -> None:
+        self.status_label.setStyleSheet("color: #e0504d;")
+        self.status_label.setText(text)
