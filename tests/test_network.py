@@ -1,4 +1,4 @@
-"""A2I-3DEM network: shapes, relative position index, gradients, near-identity start, overfitting."""
+"""A2I-3DEM network: shapes, position index, gradients, near-identity start, overfitting."""
 
 from __future__ import annotations
 

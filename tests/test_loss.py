@@ -1,0 +1,101 @@
+"""L1 + alpha * PDL: the projected distribution loss on a fixed feature bank."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from napari_a2i3dem.core.model import A2ILoss, FixedFeatureBank, projected_distribution_loss
+from napari_a2i3dem.core.model.loss import feature_kernels, sorted_wasserstein
+
+
+@pytest.fixture
+def textured() -> torch.Tensor:
+    """Smooth, periodic random texture in [0, 1], (2, 1, 64, 64): rolling it leaves no seam."""
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(2, 1, 64, 64, generator=g)
+    smooth = F.avg_pool2d(F.pad(noise, (2, 2, 2, 2), mode="circular"), 5, stride=1)
+    return (smooth - smooth.amin()) / (smooth.amax() - smooth.amin())
+
+
+def pdl(a: torch.Tensor, b: torch.Tensor) -> float:
+    return projected_distribution_loss(a, b, FixedFeatureBank()).item()
+
+
+def test_sorted_wasserstein_matches_the_closed_form():
+    a = torch.tensor([[[3.0, 1.0, 2.0]]])
+    b = torch.tensor([[[10.0, 30.0, 20.0]]])
+    # sorted: (1, 2, 3) vs (10, 20, 30): mean |diff| = (9 + 18 + 27) / 3
+    assert sorted_wasserstein(a, b).item() == pytest.approx(18.0)
+    assert sorted_wasserstein(a, a.flip(-1)).item() == 0.0
+
+
+def test_pdl_is_zero_for_identical_inputs(textured):
+    assert pdl(textured, textured.clone()) == 0.0
+
+
+def test_pdl_is_symmetric(textured):
+    other = textured**2
+    assert pdl(textured, other) == pytest.approx(pdl(other, textured), rel=1e-6)
+    assert pdl(textured, other) > 0
+
+
+def test_pdl_cares_about_distributions_not_positions(textured):
+    # A translation permutes the pixels but keeps the image's statistics ...
+    moved = torch.roll(textured, shifts=(7, 11), dims=(-2, -1))
+    # ... while gamma, contrast and blur shift the intensity and edge distributions.
+    shifted = {
+        "gamma": textured**1.5,
+        "contrast": 0.5 + 0.7 * (textured - 0.5),
+        "blur": F.avg_pool2d(F.pad(textured, (1, 1, 1, 1), mode="circular"), 3, stride=1),
+    }
+    for name, other in shifted.items():
+        assert pdl(textured, moved) < 0.6 * pdl(textured, other), name
+    # L1 sees the translation as a large error (it is larger than every shift's) ...
+    translation_l1 = (textured - moved).abs().mean().item()
+    assert all(translation_l1 > (textured - o).abs().mean().item() for o in shifted.values())
+    # ... and the pixel-value term of PDL is blind to any permutation, random ones included.
+    pixels = textured.flatten(1)  # (images, pixels)
+    shuffled = pixels[:, torch.randperm(pixels.shape[1])]
+    assert sorted_wasserstein(pixels[None], shuffled[None]).item() == 0
+
+
+def test_pdl_penalises_oversmoothing_more_as_blur_grows(textured):
+    light = F.avg_pool2d(F.pad(textured, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    heavy = F.avg_pool2d(F.pad(textured, (3, 3, 3, 3), mode="reflect"), 7, stride=1)
+    assert 0 < pdl(textured, light) < pdl(textured, heavy)
+
+
+def test_feature_bank_is_fixed_and_normalised():
+    first, second = feature_kernels(seed=0), feature_kernels(seed=0)
+    assert torch.equal(first, second)
+    assert not torch.equal(first, feature_kernels(seed=1))
+    norms = first.flatten(1).norm(dim=1)
+    torch.testing.assert_close(norms, torch.ones_like(norms))
+    sums = first.flatten(1).sum(dim=1)
+    torch.testing.assert_close(sums, torch.zeros_like(sums), atol=1e-6, rtol=0)
+    maps = FixedFeatureBank(scales=3)(torch.rand(1, 1, 32, 32))
+    assert [m.shape[-1] for m in maps] == [32, 32, 16, 16, 8, 8]
+    assert [m.shape[1] for m in maps] == [1, 15, 1, 15, 1, 15]
+
+
+def test_a2i_loss_combines_l1_and_pdl(textured):
+    pred = textured * 0.8 + 0.1
+    loss_fn = A2ILoss(alpha=0.01)
+    total = loss_fn(pred, textured)
+    parts = loss_fn.last_parts
+    assert parts["l1"] == pytest.approx((pred - textured).abs().mean().item(), rel=1e-6)
+    assert parts["pdl"] == pytest.approx(pdl(pred, textured), rel=1e-5)
+    assert total.item() == pytest.approx(parts["l1"] + 0.01 * parts["pdl"], rel=1e-6)
+    assert A2ILoss(alpha=0.0)(pred, textured).item() == pytest.approx(parts["l1"], rel=1e-6)
+
+
+def test_a2i_loss_gradient_flows_and_bad_input_is_refused(textured):
+    pred = (textured * 0.5).requires_grad_()
+    A2ILoss()(pred, textured).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="differ in shape"):
+        A2ILoss()(textured, textured[..., :32])
+    with pytest.raises(ValueError, match="alpha"):
+        A2ILoss(alpha=-1)
