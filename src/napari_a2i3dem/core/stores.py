@@ -1,0 +1,195 @@
+"""Where a reconstruction is written: memory, an OME-Zarr (v3) folder or an ImageJ TIFF.
+
+Every file target is written atomically: a ``.zarr`` goes to ``NAME.zarr.tmp-XXXX`` beside the
+destination and is renamed when complete; a ``.tif`` is assembled in a temporary ``.npy`` memory map
+in the same folder (so it may exceed RAM) and then written with :func:`~.io.write_stack`. Nothing is
+ever written over a protected path (the input stack).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, StackReadError
+
+ZARR_SUFFIXES = (".zarr",)
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def check_output_path(path: str | Path, protect=()) -> Path:
+    """Validate an output path: known suffix, existing folder, not one of ``protect``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ZARR_SUFFIXES + TIFF_SUFFIXES:
+        raise InputError(f"output {path} must end in .tif, .tiff or .zarr")
+    for guarded in protect:
+        if guarded is not None and _same_path(path, Path(guarded)):
+            raise InputError(f"output {path} is the input stack; choose another output path")
+    if not path.parent.is_dir():
+        raise InputError(f"output folder {path.parent} does not exist")
+    return path
+
+
+def default_chunks(shape: tuple[int, ...], edge: int = 64) -> tuple[int, ...]:
+    return tuple(max(1, min(int(s), edge)) for s in shape)
+
+
+def ome_zarr_attributes(spacing, *, name: str = "a2i3dem", unit: str = "nanometer") -> dict:
+    """OME-Zarr 0.5 ``multiscales`` metadata of a single-scale (z, y, x) image."""
+    axes = [{"name": a, "type": "space", "unit": unit} for a in "zyx"]
+    return {
+        "ome": {
+            "version": "0.5",
+            "multiscales": [{
+                "name": name,
+                "axes": axes,
+                "datasets": [{
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [float(s) for s in spacing]}
+                    ],
+                }],
+            }],
+        }
+    }
+
+
+class OutputTarget:
+    """A writable ``array`` (z, y, x) plus :meth:`commit` / :meth:`discard`."""
+
+    path: Path | None = None
+    array = None
+
+    def write(self, rows: slice, data: np.ndarray) -> None:
+        self.array[:, rows, :] = data
+
+    def commit(self):
+        """Make the output final; returns an array-like view of the result."""
+        return self.array
+
+    def discard(self) -> None:
+        """Drop a partial output (after an error or cancel); the destination is untouched."""
+
+
+class MemoryTarget(OutputTarget):
+    def __init__(self, shape, dtype) -> None:
+        self.array = np.zeros(shape, dtype=dtype)
+
+
+class ZarrTarget(OutputTarget):
+    """A zarr v3 OME-Zarr group written in a temporary folder and renamed on commit."""
+
+    def __init__(self, path: Path, shape, dtype, spacing, *, chunks=None, name="a2i3dem") -> None:
+        import zarr
+
+        self.path = Path(path)
+        self._tmp = Path(tempfile.mkdtemp(prefix=self.path.name + ".tmp-", dir=self.path.parent))
+        group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
+        group.attrs.update(ome_zarr_attributes(spacing, name=name))
+        self.array = group.create_array(
+            "0", shape=tuple(shape), dtype=np.dtype(dtype),
+            chunks=chunks or default_chunks(shape), fill_value=0,
+            dimension_names=("z", "y", "x"),
+        )
+
+    def commit(self):
+        import zarr
+
+        if self.path.exists():
+            if not (self.path / "zarr.json").exists() and not (self.path / ".zgroup").exists():
+                raise InputError(f"{self.path} exists and is not a zarr store; not replacing it")
+            backup = self.path.with_name(self.path.name + f".old-{os.getpid()}")
+            os.replace(self.path, backup)
+            os.replace(self._tmp, self.path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(self._tmp, self.path)
+        self.array = zarr.open_array(str(self.path / "0"), mode="r")
+        return self.array
+
+    def discard(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+class TiffTarget(OutputTarget):
+    """An ImageJ TIFF assembled in a temporary memory map beside the destination."""
+
+    def __init__(self, path: Path, shape, dtype, spacing, *, protect=()) -> None:
+        self.path = Path(path)
+        self.spacing = tuple(float(s) for s in spacing)
+        self.protect = tuple(protect)
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".tmp-", suffix=".npy",
+                                   dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self.array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype),
+                                               shape=tuple(shape))
+
+    def commit(self):
+        from .io import write_stack
+
+        self.array.flush()
+        write_stack(self.path, self.array, self.spacing, protect=self.protect)
+        result = np.asarray(self.array)
+        self.discard()
+        return result
+
+    def discard(self) -> None:
+        self.array = None
+        try:
+            self._tmp.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:  # pragma: no cover - Windows keeps mapped files open
+            pass
+
+
+def open_target(path: str | Path | None, shape, dtype, spacing, *, protect=()) -> OutputTarget:
+    """A memory target for ``path=None``, else a ``.zarr`` or ``.tif`` file target."""
+    if path is None:
+        return MemoryTarget(shape, dtype)
+    path = check_output_path(path, protect)
+    if path.suffix.lower() in ZARR_SUFFIXES:
+        return ZarrTarget(path, shape, dtype, spacing)
+    return TiffTarget(path, shape, dtype, spacing, protect=protect)
+
+
+def read_zarr_stack(path: str | Path):
+    """A lazy dask (z, y, x) view of an OME-Zarr image (or zarr array), and its spacing or None."""
+    import dask.array as da
+    import zarr
+
+    path = Path(path)
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise StackReadError(f"cannot open {path} as zarr: {exc}") from exc
+    spacing = None
+    if isinstance(node, zarr.Group):
+        attrs = dict(node.attrs)
+        multiscales = attrs.get("ome", attrs).get("multiscales")
+        if multiscales:
+            dataset = multiscales[0]["datasets"][0]
+            array = node[dataset["path"]]
+            for transform in dataset.get("coordinateTransformations", []):
+                if transform.get("type") == "scale":
+                    spacing = tuple(float(s) for s in transform["scale"][-3:])
+        elif "0" in node:
+            array = node["0"]
+        else:
+            raise StackReadError(f"{path} is a zarr group without an image array")
+    else:
+        array = node
+    return da.from_zarr(array), spacing
