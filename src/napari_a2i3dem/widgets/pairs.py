@@ -1,0 +1,412 @@
+"""The "Training pairs" dock widget: tune the synthetic degradation by eye and by spectrum.
+
+Three image layers, side by side to the right of the stack, show a clean xy patch, the synthetic
+input made from it, and a real axial (xz) plane of the stack after the same cubic up-sampling. An
+embedded plot compares their axial spectra (see :mod:`napari_a2i3dem.core.spectral`). Changes are
+debounced and computed in a worker thread; the layers are updated in place. The current settings
+are published as ``plugin_state(viewer).extra["degradation"]`` (a plain dict) for the Train widget.
+"""
+
+from __future__ import annotations
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleRangeSlider
+
+from ..core.acquisition import SliceProfile
+from ..core.degradations import (
+    ARTEFACT_NAMES,
+    ARTEFACT_UNITS,
+    Artefact,
+    DegradationConfig,
+    NoiseSettings,
+)
+from ..core.errors import A2IError
+from ..core.spectral import draw_spectra, suggest_defaults
+from ._pairs_preview import PairsPreviewEngine, Preview
+from ._shared import plugin_state
+
+LAYER_NAMES = ("pairs: clean xy patch", "pairs: synthetic input", "pairs: real xz plane (cubic)")
+#: Upper end of each strength slider.
+STRENGTH_MAX = {"misalignment": 3.0, "smear": 8.0, "dust": 1.0, "drift": 0.3, "stripes": 0.1,
+                "missing": 1.0}
+DEBOUNCE_MS = 150
+
+
+def _range_slider(low: float, high: float, value: tuple[float, float],
+                  decimals: int = 3) -> QLabeledDoubleRangeSlider:
+    slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
+    slider.setRange(low, high)
+    slider.setDecimals(decimals)
+    slider.setValue(tuple(float(v) for v in value))
+    return slider
+
+
+class ArtefactControls(QWidget):
+    """Enable box, probability and strength range of one artefact."""
+
+    def __init__(self, name: str, artefact: Artefact, parent=None) -> None:
+        super().__init__(parent)
+        self.name = name
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.enabled = QCheckBox(name)
+        self.enabled.setChecked(artefact.enabled)
+        self.enabled.setToolTip(f"strength: {ARTEFACT_UNITS[name]}")
+        self.probability = QDoubleSpinBox()
+        self.probability.setRange(0.0, 1.0)
+        self.probability.setSingleStep(0.05)
+        self.probability.setValue(artefact.probability)
+        self.probability.setToolTip("chance that a training pair gets this artefact")
+        self.strength = _range_slider(0.0, STRENGTH_MAX[name], artefact.strength)
+        self.strength.setToolTip(f"strength range: {ARTEFACT_UNITS[name]}")
+        layout.addWidget(self.enabled)
+        layout.addWidget(QLabel("p"))
+        layout.addWidget(self.probability)
+        layout.addWidget(self.strength, stretch=1)
+
+    def artefact(self) -> Artefact:
+        return Artefact(self.enabled.isChecked(), self.probability.value(),
+                        tuple(self.strength.value()))
+
+    def set_artefact(self, artefact: Artefact) -> None:
+        self.enabled.setChecked(artefact.enabled)
+        self.probability.setValue(artefact.probability)
+        self.strength.setValue(artefact.strength)
+
+    def connect(self, slot) -> None:
+        self.enabled.toggled.connect(slot)
+        self.probability.valueChanged.connect(slot)
+        self.strength.valueChanged.connect(slot)
+
+
+class TrainingPairsWidget(QWidget):
+    """Preview synthetic training pairs of the chosen stack next to its real axial planes."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.state = plugin_state(napari_viewer)
+        self._engine: PairsPreviewEngine | None = None
+        self._engine_key: object = None
+        self._worker = None
+        self._pending = False
+        self._closing = False
+        self.layers: dict[str, Image] = {}
+        self.last_preview: Preview | None = None
+        self.update_count = 0
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self._start_update)
+        self._connect()
+        self._refresh_layer_choices()
+        self.request_update()
+
+    # ------------------------------------------------------------------------------- layout
+    def _build(self) -> None:
+        defaults = DegradationConfig()
+        layout = QVBoxLayout(self)
+
+        form = QFormLayout()
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("the anisotropic stack the pairs are made from")
+        form.addRow("Stack", self.layer_combo)
+        self.ratio = QDoubleSpinBox()
+        self.ratio.setRange(1.0, 100.0)
+        self.ratio.setDecimals(3)
+        self.ratio.setValue(3.0)
+        self.ratio.setToolTip("rho = z spacing / xy spacing")
+        form.addRow("Ratio \u03c1", self.ratio)
+        self.patch = QSpinBox()
+        self.patch.setRange(64, 256)
+        self.patch.setSingleStep(16)
+        self.patch.setValue(128)
+        form.addRow("Patch size", self.patch)
+        self.profile_kind = QComboBox()
+        self.profile_kind.addItems(["box", "gaussian", "none"])
+        self.profile_kind.setCurrentText(defaults.profile.kind)
+        form.addRow("Slice profile", self.profile_kind)
+        self.profile_width = _range_slider(0.1, 2.0, defaults.profile_width, 2)
+        self.profile_width.setToolTip("section thickness in units of the section spacing "
+                                      "(drawn per pair from this range)")
+        form.addRow("Profile width", self.profile_width)
+        self.fixed_profile = QCheckBox("fixed width (lower end)")
+        form.addRow("", self.fixed_profile)
+        layout.addLayout(form)
+
+        noise_box = QGroupBox("Noise (on acquired sections)")
+        noise_form = QFormLayout(noise_box)
+        self.noise_kind = QComboBox()
+        self.noise_kind.addItems(["poisson_gaussian", "gaussian", "none"])
+        self.noise_kind.setCurrentText(defaults.noise.kind)
+        noise_form.addRow("Kind", self.noise_kind)
+        self.noise_sigma = _range_slider(0.0, 0.3, defaults.noise.sigma)
+        self.noise_sigma.setToolTip("Gaussian std, fraction of the intensity range")
+        noise_form.addRow("Gaussian \u03c3", self.noise_sigma)
+        self.noise_poisson = _range_slider(0.0, 0.2, defaults.noise.poisson)
+        self.noise_poisson.setToolTip("shot-noise std at full intensity")
+        noise_form.addRow("Poisson", self.noise_poisson)
+        self.suggest_button = QPushButton("Suggest from stack")
+        self.suggest_button.setToolTip("estimate the stack's noise and set the noise range")
+        noise_form.addRow(self.suggest_button)
+        layout.addWidget(noise_box)
+
+        artefact_box = QGroupBox("EM artefacts (enable, probability, strength range)")
+        artefact_layout = QVBoxLayout(artefact_box)
+        self.artefacts = {name: ArtefactControls(name, defaults.artefacts[name])
+                          for name in ARTEFACT_NAMES}
+        for controls in self.artefacts.values():
+            artefact_layout.addWidget(controls)
+        layout.addWidget(artefact_box)
+
+        row = QHBoxLayout()
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.new_sample = QPushButton("New sample")
+        self.force = QCheckBox("show every enabled artefact")
+        self.force.setChecked(True)
+        self.force.setToolTip("preview with probability 1 (training still uses the probabilities)")
+        row.addWidget(QLabel("Seed"))
+        row.addWidget(self.seed)
+        row.addWidget(self.new_sample)
+        row.addWidget(self.force)
+        layout.addLayout(row)
+
+        self.figure = Figure(figsize=(4.0, 2.8), layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(220)
+        layout.addWidget(self.canvas)
+        self.agreement_label = QLabel("")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.agreement_label)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+    def _connect(self) -> None:
+        for signal in (self.ratio.valueChanged, self.patch.valueChanged,
+                       self.profile_kind.currentTextChanged, self.profile_width.valueChanged,
+                       self.fixed_profile.toggled, self.noise_kind.currentTextChanged,
+                       self.noise_sigma.valueChanged, self.noise_poisson.valueChanged,
+                       self.seed.valueChanged, self.force.toggled):
+            signal.connect(self.request_update)
+        for controls in self.artefacts.values():
+            controls.connect(self.request_update)
+        self.layer_combo.currentTextChanged.connect(self._on_layer_chosen)
+        self.new_sample.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
+        self.suggest_button.clicked.connect(self.suggest_from_stack)
+        self.viewer.layers.events.inserted.connect(self._refresh_layer_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_layer_choices)
+        self.state.stack_changed.connect(self._on_state_stack)
+        self.destroyed.connect(self._on_destroyed)
+
+    # ------------------------------------------------------------------------------ settings
+    def config(self) -> DegradationConfig:
+        """The degradation the controls describe."""
+        low, high = self.profile_width.value()
+        return DegradationConfig(
+            profile=SliceProfile(self.profile_kind.currentText(), float(low)),
+            profile_width=(low, high),
+            fixed_profile=self.fixed_profile.isChecked(),
+            noise=NoiseSettings(kind=self.noise_kind.currentText(),
+                                probability=DegradationConfig().noise.probability,
+                                sigma=tuple(self.noise_sigma.value()),
+                                poisson=tuple(self.noise_poisson.value())),
+            artefacts={name: c.artefact() for name, c in self.artefacts.items()},
+        )
+
+    def set_config(self, config: DegradationConfig) -> None:
+        """Show ``config`` in the controls (one preview update follows)."""
+        self.profile_kind.setCurrentText(config.profile.kind)
+        self.profile_width.setValue(config.profile_width)
+        self.fixed_profile.setChecked(config.fixed_profile)
+        self.noise_kind.setCurrentText(config.noise.kind)
+        self.noise_sigma.setValue(config.noise.sigma)
+        self.noise_poisson.setValue(config.noise.poisson)
+        for name, controls in self.artefacts.items():
+            controls.set_artefact(config.artefacts[name])
+        self.request_update()
+
+    def stack_layer(self) -> Image | None:
+        name = self.layer_combo.currentText()
+        if name and name in self.viewer.layers:
+            return self.viewer.layers[name]
+        return None
+
+    def _candidate_layers(self) -> list[str]:
+        return [layer.name for layer in self.viewer.layers
+                if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
+                and layer.name not in LAYER_NAMES]
+
+    def _refresh_layer_choices(self, event=None) -> None:
+        current = self.layer_combo.currentText()
+        names = self._candidate_layers()
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names)
+        chosen = self.state.stack.layer_name if self.state.stack is not None else None
+        for preferred in (chosen, current):
+            if preferred in names:
+                self.layer_combo.setCurrentText(preferred)
+                break
+        self.layer_combo.blockSignals(False)
+        if self.layer_combo.currentText() != current:
+            self._on_layer_chosen(self.layer_combo.currentText())
+
+    def _on_state_stack(self, settings) -> None:
+        self._refresh_layer_choices()
+        if settings is not None and settings.layer_name == self.layer_combo.currentText():
+            self.ratio.setValue(settings.ratio)
+
+    def _on_layer_chosen(self, name: str) -> None:
+        layer = self.stack_layer()
+        if layer is None:
+            return
+        stack = self.state.stack
+        if stack is not None and stack.layer_name == name:
+            self.ratio.setValue(stack.ratio)
+        else:
+            z, y, x = (float(s) for s in layer.scale[-3:])
+            if z / ((y + x) / 2.0) > 1.0:
+                self.ratio.setValue(z / ((y + x) / 2.0))
+        self.request_update()
+
+    def suggest_from_stack(self) -> None:
+        """Set the ratio (from the chosen spacing) and noise range from the stack's estimate."""
+        layer = self.stack_layer()
+        if layer is None:
+            self.status.setText("choose a 3-D image layer first")
+            return
+        spacing = (self.state.stack.spacing if self.state.stack is not None
+                   and self.state.stack.layer_name == layer.name
+                   else (self.ratio.value(), 1.0, 1.0))
+        try:
+            suggestion = suggest_defaults(layer.data, spacing)
+        except A2IError as exc:
+            self.status.setText(f"cannot suggest settings: {exc}")
+            return
+        noise = DegradationConfig.from_dict(suggestion["degradation"]).noise
+        self.noise_kind.setCurrentText(noise.kind)
+        self.noise_sigma.setValue(noise.sigma)
+        self.noise_poisson.setValue(noise.poisson)
+        self.status.setText(f"estimated noise: {suggestion['noise_sigma']:.3g} "
+                            f"({100 * suggestion['noise_relative']:.2g} % of the range)")
+
+    # ------------------------------------------------------------------------------ updates
+    def request_update(self, *args) -> None:
+        """Debounced: the preview is recomputed ``DEBOUNCE_MS`` after the last change."""
+        if not self._closing:
+            self._timer.start()
+
+    def _start_update(self) -> None:
+        if self._closing:
+            return
+        if self._worker is not None:
+            self._pending = True
+            return
+        layer = self.stack_layer()
+        if layer is None:
+            self.status.setText("add or load a 3-D image layer to preview training pairs")
+            return
+        try:
+            config = self.config()
+        except A2IError as exc:
+            self.status.setText(str(exc))
+            return
+        self.state.extra["degradation"] = config.to_dict()
+        data = layer.data
+        key = (id(data), layer.name)
+        if key != self._engine_key:
+            self._engine, self._engine_key = None, key
+        patch = int(min(self.patch.value(), *data.shape[1:]))
+        args = (data, self.ratio.value(), config, patch, self.seed.value(),
+                self.force.isChecked())
+        self._pending = False
+        self._worker = create_worker(self._compute, *args, _start_thread=False)
+        self._worker.returned.connect(self._show)
+        self._worker.errored.connect(self._on_error)
+        self._worker.finished.connect(self._on_finished)
+        self.status.setText("updating...")
+        self._worker.start()
+
+    def _compute(self, data, ratio, config, patch, seed, force) -> Preview:
+        if self._engine is None:
+            self._engine = PairsPreviewEngine(data)
+        return self._engine.compute(ratio, config, patch_size=patch, seed=seed,
+                                    force_artefacts=force)
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.setText(f"preview failed: {exc}")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        if self._pending and not self._closing:
+            self._start_update()
+
+    def _show(self, preview: Preview) -> None:
+        if self._closing:
+            return
+        self.last_preview = preview
+        self._update_layers(preview)
+        self.figure.clear()
+        draw_spectra(self.figure.add_subplot(), preview.comparison)
+        self.canvas.draw_idle()
+        c = preview.comparison
+        self.agreement_label.setText(
+            f"axial spectra, real vs synthetic: {c.distance_db:.2f} dB "
+            f"(acquisition only {c.acquisition_only_db:.2f} dB; lower is closer)")
+        z, y, x = preview.location
+        self.status.setText(f"patch from plane {z} at ({y}, {x}); "
+                            f"updated in {1000 * preview.seconds:.0f} ms")
+        self.update_count += 1
+
+    def _update_layers(self, preview: Preview) -> None:
+        stack = self.stack_layer()
+        scale = tuple(float(s) for s in stack.scale[-2:]) if stack is not None else (1.0, 1.0)
+        right = float(stack.extent.world[1][-1]) if stack is not None else 0.0
+        gap = 16 * scale[1]
+        offset = right + gap
+        for name, image in zip(LAYER_NAMES, (preview.clean, preview.degraded, preview.real),
+                               strict=True):
+            layer = self.layers.get(name)
+            if layer is None or layer not in self.viewer.layers:
+                layer = self.viewer.add_image(image, name=name, colormap="gray",
+                                              contrast_limits=(0.0, 1.0), scale=scale)
+                self.layers[name] = layer
+            else:
+                layer.data = image
+            layer.scale = scale
+            layer.translate = (0.0, offset)
+            offset += image.shape[1] * scale[1] + gap
+
+    # ------------------------------------------------------------------------------ teardown
+    def _on_destroyed(self, *args) -> None:
+        self._closing = True
+        self._timer.stop()
+        if self._worker is not None:
+            self._worker.quit()
+
+    def closeEvent(self, event) -> None:
+        self._on_destroyed()
+        super().closeEvent(event)
+
+
+__all__ = ["LAYER_NAMES", "TrainingPairsWidget"]

@@ -1,0 +1,94 @@
+"""The Training-pairs widget shows a clean patch, its synthetic input and a real axial plane as
+three layers that it updates in place when a control changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from napari_a2i3dem.core.degradations import DegradationConfig
+from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
+from napari_a2i3dem.widgets.pairs import LAYER_NAMES, TrainingPairsWidget
+
+
+def textured_stack(rng, shape=(12, 96, 96)) -> np.ndarray:
+    volume = ndimage.gaussian_filter(rng.random(shape), (0.5, 2.0, 2.0))
+    return (255 * (volume - volume.min()) / np.ptp(volume)).astype(np.uint8)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    w = TrainingPairsWidget(viewer)
+    qtbot.addWidget(w)
+    yield w
+    w._closing = True
+    if w._worker is not None:
+        qtbot.waitUntil(lambda: w._worker is None, timeout=20_000)
+
+
+def wait_for_update(widget, qtbot, previous: int) -> None:
+    qtbot.waitUntil(lambda: widget.update_count > previous and widget._worker is None,
+                    timeout=20_000)
+
+
+def test_layers_appear_and_update_in_place_when_a_slider_moves(widget, qtbot, rng):
+    viewer = widget.viewer
+    viewer.add_image(textured_stack(rng), name="stack", scale=(40.0, 4.0, 4.0))
+    assert widget.layer_combo.currentText() == "stack"
+    assert widget.ratio.value() == pytest.approx(10.0)
+    widget.patch.setValue(64)
+    wait_for_update(widget, qtbot, 0)
+    layers = [viewer.layers[name] for name in LAYER_NAMES]
+    clean, degraded, real = (layer.data.copy() for layer in layers)
+    assert clean.shape == degraded.shape == (64, 64)
+    assert real.shape == (64, 64)  # 12 sections x rho 10 = 120 fine rows, cropped to 64
+    # the three previews sit side by side to the right of the stack, never over it
+    starts = [layer.translate[-1] for layer in layers]
+    assert starts[0] > 96 * 4.0 and starts[0] < starts[1] < starts[2]
+
+    count = widget.update_count
+    widget.noise_sigma.setValue((0.25, 0.3))
+    wait_for_update(widget, qtbot, count)
+    assert [viewer.layers[name] for name in LAYER_NAMES] == layers  # same layer objects
+    np.testing.assert_array_equal(layers[0].data, clean)  # same seed: same clean patch
+    extra_noise = np.std(layers[1].data - degraded)
+    assert extra_noise > 0.05  # the stronger noise shows in the synthetic input
+    assert "dB" in widget.agreement_label.text()
+    assert widget.last_preview.seconds < 10.0
+
+
+def test_new_sample_changes_the_patch_and_settings_are_published(widget, qtbot, rng):
+    viewer = widget.viewer
+    viewer.add_image(textured_stack(rng), name="stack", scale=(30.0, 10.0, 10.0))
+    widget.patch.setValue(64)
+    wait_for_update(widget, qtbot, 0)
+    first = viewer.layers[LAYER_NAMES[0]].data.copy()
+    count = widget.update_count
+    widget.new_sample.click()
+    wait_for_update(widget, qtbot, count)
+    assert widget.seed.value() == 1
+    assert not np.array_equal(viewer.layers[LAYER_NAMES[0]].data, first)
+    published = DegradationConfig.from_dict(plugin_state(viewer).extra["degradation"])
+    assert published == widget.config()
+
+
+def test_controls_round_trip_a_config_and_disable_artefacts(widget):
+    config = DegradationConfig().with_artefact("dust", enabled=False).with_artefact(
+        "drift", strength=(0.05, 0.2), probability=0.9)
+    widget.set_config(config)
+    got = widget.config()
+    assert not got.artefacts["dust"].enabled
+    assert got.artefacts["drift"].strength == pytest.approx((0.05, 0.2), abs=1e-3)
+    assert got.artefacts["drift"].probability == pytest.approx(0.9)
+    assert got.profile.kind == config.profile.kind
+    assert got.noise.sigma == pytest.approx(config.noise.sigma, abs=1e-3)
+
+
+def test_ratio_follows_the_load_widget_state(widget, rng):
+    viewer = widget.viewer
+    viewer.add_image(textured_stack(rng), name="loaded")
+    plugin_state(viewer).set_stack(StackSettings("loaded", (50.0, 4.0, 4.0)))
+    assert widget.layer_combo.currentText() == "loaded"
+    assert widget.ratio.value() == pytest.approx(12.5)
