@@ -42,10 +42,12 @@ def model_payload(model) -> dict:
     """A picklable description of ``model``: state dict + config for A2I-3DEM networks."""
     module = as_module(model)
     token = uuid.uuid4().hex
-    config = getattr(module, "config", None)
-    if config is not None and hasattr(config, "to_dict") and type(module).__name__ == "A2I3DEMNet":
+    from .model import A2I3DEMNet
+
+    module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
+    if isinstance(module, A2I3DEMNet):
         state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-        return {"token": token, "config": config.to_dict(), "state": state}
+        return {"token": token, "config": module.config.to_dict(), "state": state}
     return {"token": token, "module": copy.deepcopy(module).cpu()}
 
 
@@ -107,7 +109,8 @@ def reconstruct_band(payload: dict, part, offset: int, shape: tuple[int, int, in
 
 @contextmanager
 def dask_client(scheduler: str | None = "local", *, workers: int | None = None,
-                threads_per_worker: int = 1, processes: bool = True) -> Iterator:
+                threads_per_worker: int = 1, processes: bool = True,
+                timeout: float = 20.0) -> Iterator:
     """A ``distributed.Client`` for the block: a new ``LocalCluster`` for ``"local"``/``None``
     (closed afterwards), else the scheduler at the given address (left running)."""
     try:
@@ -121,7 +124,7 @@ def dask_client(scheduler: str | None = "local", *, workers: int | None = None,
             yield client
         return
     try:
-        client = Client(str(scheduler), timeout="20s")
+        client = Client(str(scheduler), timeout=f"{timeout}s")
     except OSError as exc:
         raise InputError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from exc
     try:
