@@ -19,7 +19,7 @@ physical (cycles per unit of ``spacing``, e.g. 1/nm), so planes with unequal pix
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -333,12 +333,13 @@ def _plane_indices(n: int, count: int) -> list[int]:
     return sorted({round(float(v)) for v in np.linspace(0.1 * (n - 1), 0.9 * (n - 1), count)})
 
 
+def _central_slice(n: int, max_size: int) -> slice:
+    start = max(0, (n - max_size) // 2)
+    return slice(start, start + min(n, max_size))
+
+
 def _central_crop(plane: np.ndarray, max_size: int) -> np.ndarray:
-    slices = []
-    for n in plane.shape:
-        start = max(0, (n - max_size) // 2)
-        slices.append(slice(start, start + min(n, max_size)))
-    return plane[tuple(slices)]
+    return plane[tuple(_central_slice(n, max_size) for n in plane.shape)]
 
 
 def _to_isotropic_plane(plane: np.ndarray, spacing: tuple[float, float],
@@ -355,18 +356,12 @@ def _to_isotropic_plane(plane: np.ndarray, spacing: tuple[float, float],
     return upsample_axis(plane, ratio, axis=0), (d_lateral, d_lateral)
 
 
-def assess_stack(volume, spacing: Sequence[float], *, planes: int = 5,
-                 cone_deg: float = DEFAULT_CONE_DEG, max_plane_size: int = 512,
-                 progress: Callable[[int, int], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> StackResolution:
-    """Lateral (xy) versus axial (xz, yz) resolution of a NumPy or dask (z, y, x) stack.
-
-    Coarse-z planes are first brought onto square pixels (cubic, see
-    :func:`_to_isotropic_plane`). ``planes`` planes per orientation are measured (central crops
-    of at most ``max_plane_size`` pixels per side) and the median is reported; flat planes (e.g.
-    a missing section) are skipped. ``progress(done, total)`` is called after each plane and
-    ``should_stop()`` can cancel (raises :class:`Cancelled`).
-    """
+def iter_assess_stack(volume, spacing: Sequence[float], *, planes: int = 5,
+                      cone_deg: float = DEFAULT_CONE_DEG, max_plane_size: int = 512,
+                      ) -> Generator[tuple[int, int], None, StackResolution]:
+    """Generator form of :func:`assess_stack`: yields ``(done, total)`` after each plane and
+    returns the :class:`StackResolution` (for napari's ``thread_worker``, which can stop it
+    between planes)."""
     shape = tuple(getattr(volume, "shape", ()))
     if len(shape) != 3:
         raise InputError(f"resolution assessment needs a 3-D (z, y, x) stack, got shape {shape}")
@@ -382,8 +377,9 @@ def assess_stack(volume, spacing: Sequence[float], *, planes: int = 5,
         jobs.append(("yz", (slice(None), slice(None), x), (dz, dy), [0]))
     found: dict[str, list[float]] = {"lateral": [], "xz": [], "yz": []}
     for done, (kind, index, plane_spacing, directions) in enumerate(jobs, start=1):
-        if should_stop is not None and should_stop():
-            raise Cancelled("resolution assessment was cancelled")
+        # Crop the lateral axes before reading, so that a lazy (dask) stack reads little.
+        index = tuple(_central_slice(n, max_plane_size) if isinstance(i, slice) and axis > 0
+                      else i for axis, (i, n) in enumerate(zip(index, shape, strict=True)))
         plane = np.asarray(volume[index], dtype=np.float32)
         if kind != "lateral":
             plane, plane_spacing = _to_isotropic_plane(plane, plane_spacing)
@@ -394,9 +390,34 @@ def assess_stack(volume, spacing: Sequence[float], *, planes: int = 5,
                                                     cone_deg=cone_deg)
                 if estimate.found:
                     found[kind].append(estimate.resolution)
-        if progress is not None:
-            progress(done, len(jobs))
+        yield done, len(jobs)
     medians = {k: float(np.median(v)) if v else math.nan for k, v in found.items()}
     if math.isnan(medians["lateral"]):
         raise InputError("no xy plane carried measurable signal; is the stack empty?")
     return StackResolution(medians["lateral"], medians["xz"], medians["yz"], planes)
+
+
+def assess_stack(volume, spacing: Sequence[float], *, planes: int = 5,
+                 cone_deg: float = DEFAULT_CONE_DEG, max_plane_size: int = 512,
+                 progress: Callable[[int, int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> StackResolution:
+    """Lateral (xy) versus axial (xz, yz) resolution of a NumPy or dask (z, y, x) stack.
+
+    Coarse-z planes are first brought onto square pixels (cubic, see
+    :func:`_to_isotropic_plane`). ``planes`` planes per orientation are measured (central crops
+    of at most ``max_plane_size`` pixels per side) and the median is reported; flat planes (e.g.
+    a missing section) are skipped. ``progress(done, total)`` is called after each plane and
+    ``should_stop()`` can cancel (raises :class:`Cancelled`).
+    """
+    steps = iter_assess_stack(volume, spacing, planes=planes, cone_deg=cone_deg,
+                              max_plane_size=max_plane_size)
+    while True:
+        if should_stop is not None and should_stop():
+            steps.close()
+            raise Cancelled("resolution assessment was cancelled")
+        try:
+            done, total = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress is not None:
+            progress(done, total)

@@ -1,0 +1,64 @@
+"""``a2i3dem assess`` on files: synthetic stacks with a known band limit, and a real ssTEM stack."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import fft as sp_fft
+
+from napari_a2i3dem.cli import main
+from napari_a2i3dem.core.io import write_stack
+
+
+def band_limited_volume(rng, shape, cutoff):
+    spectrum = sp_fft.fftn(rng.standard_normal(shape))
+    grids = np.meshgrid(*[sp_fft.fftfreq(n) for n in shape], indexing="ij")
+    volume = sp_fft.ifftn(spectrum * (np.sqrt(sum(g**2 for g in grids)) <= cutoff)).real
+    volume = volume / volume.std() + 0.02 * rng.standard_normal(shape)
+    return np.clip(128 + 30 * volume, 0, 255).astype(np.uint8)
+
+
+def test_assess_prints_and_writes_json(tmp_path, rng, capsys):
+    iso = band_limited_volume(rng, (96, 96, 96), 0.3)
+    stack = write_stack(tmp_path / "coarse.tif", iso[::4], (40.0, 10.0, 10.0))
+    out = tmp_path / "report" / "coarse.json"
+    assert main(["assess", str(stack), "--planes", "3", "--json", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "lateral" in printed and "axial / lateral" in printed
+    report = json.loads(out.read_text())
+    assert report["spacing_nm"] == [40.0, 10.0, 10.0]
+    assert report["lateral_nm"] == pytest.approx(10.0 / 0.3, rel=0.12)
+    assert report["anisotropy"] > 1.5
+    assert f"{report['lateral_nm']:.1f} nm" in printed
+
+
+def test_assess_spacing_override_scales_the_result(tmp_path, rng, capsys):
+    stack = write_stack(tmp_path / "iso.tif", band_limited_volume(rng, (48, 64, 64), 0.3),
+                        (10.0, 10.0, 10.0))
+    base, doubled = tmp_path / "base.json", tmp_path / "doubled.json"
+    assert main(["assess", str(stack), "--planes", "2", "--json", str(base), "--quiet"]) == 0
+    assert main(["assess", str(stack), "--planes", "2", "--json", str(doubled), "--quiet",
+                 "--spacing", "20", "20", "20"]) == 0
+    lateral = json.loads(base.read_text())["lateral_nm"]
+    assert json.loads(doubled.read_text())["lateral_nm"] == pytest.approx(2 * lateral, rel=1e-6)
+
+
+def test_assess_errors_are_one_line(tmp_path, capsys):
+    assert main(["assess", str(tmp_path / "missing.tif")]) == 2
+    assert "error" in capsys.readouterr().err
+    flat = write_stack(tmp_path / "flat.tif", np.zeros((8, 32, 32), np.uint8), (40.0, 4.0, 4.0))
+    assert main(["assess", str(flat), "--quiet"]) == 2
+    assert "no xy plane carried measurable signal" in capsys.readouterr().err
+
+
+def test_real_sstem_stack_is_strongly_anisotropic(shared_data, tmp_path):
+    out = tmp_path / "cremi.json"
+    assert main(["assess", str(shared_data / "cremi_sample.tif"), "--planes", "3",
+                 "--json", str(out), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    # 4 nm pixels, 40 nm sections: lateral detail near the pixel limit, axial near 2 x 40 nm.
+    assert 8.0 < report["lateral_nm"] < 20.0
+    assert report["xz_nm"] > 40.0 and report["yz_nm"] > 40.0
+    assert report["anisotropy"] > 3.0
