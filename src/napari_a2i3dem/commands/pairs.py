@@ -77,13 +77,8 @@ def load_config(args) -> DegradationConfig:
     return DegradationConfig.from_dict(settings)
 
 
-def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
-    """Write ``(N, 2, M, M)`` float32 pairs atomically as an ImageJ hyperstack (axes ZCYX: one
-    z-slice per pair, channel 0 degraded input, channel 1 clean target).
-
-    ``write_stack`` of :mod:`~napari_a2i3dem.core.io` writes 2-D/3-D grey images only, hence this
-    small writer for the 4-D layout; it follows the same rules (never over the input, temporary
-    file in the same folder, then :func:`os.replace`)."""
+def check_output(path: Path, protect: Path) -> Path:
+    """Refuse an output that is not a TIFF name, is a folder or is the input stack."""
     path = Path(path).expanduser()
     if path.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"output {path} must end in .tif or .tiff")
@@ -91,6 +86,17 @@ def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
         raise InputError(f"output {path} is a folder")
     if path.exists() and protect.exists() and path.samefile(protect):
         raise InputError(f"refusing to write {path}: it is the input stack; choose another name")
+    return path
+
+
+def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
+    """Write ``(N, 2, M, M)`` float32 pairs atomically as an ImageJ hyperstack (axes ZCYX: one
+    z-slice per pair, channel 0 degraded input, channel 1 clean target).
+
+    ``write_stack`` of :mod:`~napari_a2i3dem.core.io` writes 2-D/3-D grey images only, hence this
+    small writer for the 4-D layout; it follows the same rules (never over the input, temporary
+    file in the same folder, then :func:`os.replace`)."""
+    path = check_output(path, protect)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -108,6 +114,7 @@ def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
 def run(args) -> int:
     if args.ratio is not None:
         validate_ratio(args.ratio)
+    check_output(args.out, args.stack)
     config = load_config(args)
     loaded = read_stack(args.stack).require_volume()
     ratio = (validate_ratio(args.ratio) if args.ratio is not None

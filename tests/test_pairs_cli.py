@@ -1,0 +1,97 @@
+"""``a2i3dem pairs`` writes (N, 2, M, M) float32 pairs and fails with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+
+from napari_a2i3dem.cli import main
+from napari_a2i3dem.core.acquisition import SliceProfile, simulate_acquisition
+from napari_a2i3dem.core.degradations import DegradationConfig
+
+
+@pytest.fixture
+def stack_file(tmp_path, rng):
+    volume = ndimage.gaussian_filter(rng.random((8, 80, 80)), (0.5, 1.5, 1.5))
+    stack = (255 * (volume - volume.min()) / np.ptp(volume)).astype(np.uint8)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 5.0, 1 / 5.0),
+                     metadata={"axes": "ZYX", "spacing": 20.0, "unit": "nm"})
+    return path
+
+
+def run_cli(*args) -> int:
+    return main(["pairs", *map(str, args)])
+
+
+def test_writes_degraded_and_clean_pairs(stack_file, tmp_path, capsys):
+    out = tmp_path / "pairs.tif"
+    assert run_cli(stack_file, "--ratio", 4, "--count", 5, "--patch", 32, "--out", out,
+                   "--seed", 2) == 0
+    pairs = tifffile.imread(out)
+    assert pairs.shape == (5, 2, 32, 32) and pairs.dtype == np.float32
+    assert np.abs(pairs[:, 0] - pairs[:, 1]).mean() > 1e-3
+    assert "wrote 5 pairs" in capsys.readouterr().out
+    again = tmp_path / "again.tif"
+    run_cli(stack_file, "--ratio", 4, "--count", 5, "--patch", 32, "--out", again, "--seed", 2)
+    np.testing.assert_array_equal(tifffile.imread(again), pairs)
+
+
+def test_clean_pairs_are_acquisition_only_with_ratio_from_the_file(stack_file, tmp_path,
+                                                                   capsys):
+    out = tmp_path / "clean.tif"
+    assert run_cli(stack_file, "--count", 3, "--patch", 32, "--out", out, "--clean") == 0
+    assert "ratio 4" in capsys.readouterr().out  # 20 nm / 5 nm from the ImageJ metadata
+    pairs = tifffile.imread(out)
+    for degraded, clean in pairs:
+        rows = simulate_acquisition(clean, 4.0, 0, SliceProfile("box", 1.0))
+        cols = simulate_acquisition(clean, 4.0, 1, SliceProfile("box", 1.0))
+        assert min(np.abs(degraded - rows).max(), np.abs(degraded - cols).max()) < 1e-5
+
+
+def test_config_file_sets_the_degradation(stack_file, tmp_path):
+    settings = tmp_path / "degradation.json"
+    settings.write_text(json.dumps(DegradationConfig.clean(SliceProfile("none")).to_dict()))
+    out = tmp_path / "pairs.tif"
+    assert run_cli(stack_file, "--ratio", 2, "--count", 2, "--patch", 32, "--out", out,
+                   "--config", settings) == 0
+    degraded, clean = tifffile.imread(out)[0]
+    # point sampling with rho 2 keeps every other row or column exactly
+    assert min(np.abs(degraded[::2] - clean[::2]).max(),
+               np.abs(degraded[:, ::2] - clean[:, ::2]).max()) < 1e-5
+
+
+@pytest.mark.parametrize("make_args, message", [
+    (lambda s, o: [s, "--ratio", 0.5, "--out", o], "ratio must be at least 1"),
+    (lambda s, o: [s.parent / "missing.tif", "--ratio", 2, "--out", o], "no such file"),
+    (lambda s, o: [s, "--ratio", 2, "--out", s], "refusing to write"),
+    (lambda s, o: [s, "--ratio", 2, "--patch", 512, "--out", o], "larger than the xy planes"),
+    (lambda s, o: [s, "--ratio", 2, "--clean", "--config", o, "--out", o], "either --clean"),
+])
+def test_errors_are_one_line_with_a_non_zero_exit(stack_file, tmp_path, capsys, make_args,
+                                                  message):
+    before = stack_file.read_bytes()
+    assert run_cli(*make_args(stack_file, tmp_path / "out.tif")) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert stack_file.read_bytes() == before
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_two_dimensional_image_is_refused(tmp_path, capsys):
+    image = tmp_path / "image.tif"
+    tifffile.imwrite(image, np.zeros((64, 64), np.uint8))
+    assert run_cli(image, "--ratio", 2, "--out", tmp_path / "o.tif") != 0
+    err = capsys.readouterr().err.strip()
+    assert "2-D" in err and "\n" not in err
+
+
+def test_bad_json_config_is_reported(stack_file, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"artefacts": {"fog": {}}}))
+    assert run_cli(stack_file, "--ratio", 2, "--config", bad, "--out", tmp_path / "o.tif") != 0
+    assert "unknown artefact" in capsys.readouterr().err
