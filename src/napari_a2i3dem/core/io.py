@@ -77,6 +77,11 @@ class LoadedStack:
         return np.dtype(self.data.dtype)
 
     @property
+    def nbytes(self) -> int:
+        """Size of the pixel data in memory."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
     def name(self) -> str:
         return self.path.stem if self.path is not None else "stack"
 
@@ -131,6 +136,9 @@ def read_stack(path: str | os.PathLike, *, lazy: bool | None = None,
         try:
             series = _stack_series(tif, path, log)
             spacing, lateral, source, notes = read_spacing(tif)
+            if log:
+                notes = (*notes, "the file's structure is damaged but its pixel data are complete"
+                                 f" (tifffile: {'; '.join(log)})")
         except StackReadError:
             tif.close()
             raise
@@ -142,7 +150,7 @@ def read_stack(path: str | os.PathLike, *, lazy: bool | None = None,
         shape = _series_shape(series)
         nbytes = math.prod(shape) * np.dtype(series[0].dtype).itemsize
         if lazy is None:
-            lazy = nbytes > _lazy_threshold_bytes(lazy_fraction)
+            lazy = opens_lazily(nbytes, lazy_fraction)
         if lazy:
             data = _lazy_data(series, path)
             keep_open = True
@@ -325,6 +333,11 @@ def total_memory_bytes() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return 8 * 2**30
+
+
+def opens_lazily(nbytes: int, lazy_fraction: float | None = None) -> bool:
+    """Whether :func:`read_stack` opens pixel data of ``nbytes`` lazily by default."""
+    return nbytes > _lazy_threshold_bytes(lazy_fraction)
 
 
 def _lazy_threshold_bytes(fraction: float | None) -> float:

@@ -1,0 +1,84 @@
+"""``a2i3dem info STACK.tif``: what the plugin sees in a stack before any work is done."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.acquisition import isotropic_length
+from ..core.errors import InputError
+from ..core.io import LoadedStack, opens_lazily, read_stack, resolve_spacing
+from ._common import ratio_arg
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info", help="show shape, dtype, voxel spacing, ratio and isotropic output shape",
+        description="Open a TIFF stack (lazily: no pixel data are read) and print its shape, "
+                    "data type, voxel spacing in nm, the ratio rho = z / lateral spacing and the "
+                    "shape of the isotropic reconstruction.")
+    p.add_argument("stack", type=Path, help="TIFF stack (ImageJ, OME-TIFF or plain TIFF)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="voxel spacing in nm, overriding the file's")
+    p.add_argument("--ratio", type=ratio_arg, help="up-sampling ratio, overriding the file's z")
+    p.set_defaults(func=run)
+
+
+def describe(loaded: LoadedStack, spacing=None, ratio=None) -> list[str]:
+    """The lines ``a2i3dem info`` prints."""
+    lines = [
+        f"file:     {loaded.path}",
+        f"shape:    {' x '.join(str(n) for n in loaded.shape)}",
+        f"dtype:    {loaded.dtype}",
+        f"loading:  {_loading(loaded.nbytes)}",
+    ]
+    try:
+        loaded.require_volume()
+        problem = None
+    except InputError as exc:
+        problem = str(exc)
+    try:
+        used = resolve_spacing(loaded, spacing, ratio)
+    except InputError as exc:
+        used = None
+        if loaded.spacing is not None:
+            z, y, x = loaded.spacing
+            lines.append(f"spacing:  {z:g} x {y:g} x {x:g} nm (z x y x x), "
+                         f"from {loaded.spacing_source}")
+        lines.append(f"spacing problem: {exc}")
+    if used is not None:
+        z, y, x = used
+        origin = loaded.spacing_source
+        if spacing is not None or ratio is not None:
+            origin = "the command line"
+            if spacing is None and loaded.spacing is None and loaded.lateral_spacing is None:
+                origin += " (ratio only: lateral spacing taken as 1, units unknown)"
+        lines.append(f"spacing:  {z:g} x {y:g} x {x:g} nm (z x y x x), from {origin}")
+        rho = z / ((y + x) / 2.0)
+        lines.append(f"rho:      {rho:.6g}")
+        if problem is None:
+            nz, ny, nx = loaded.shape
+            lines.append(f"isotropic output shape: {isotropic_length(nz, rho)} x {ny} x {nx}")
+    for note in loaded.notes:
+        lines.append(f"note:     {note}")
+    if problem is not None:
+        lines.append(f"not reconstructable: {problem}")
+    return lines
+
+
+def _loading(nbytes: int) -> str:
+    size = f"{nbytes / 2**20:.1f} MiB"
+    if opens_lazily(nbytes):
+        return f"lazy (dask, read on demand): {size} exceeds the in-memory limit"
+    return f"in memory ({size})"
+
+
+def run(args: argparse.Namespace) -> int:
+    with read_stack(args.stack, lazy=True) as loaded:
+        for line in describe(loaded, args.spacing, args.ratio):
+            print(line)
+        try:
+            loaded.require_volume()
+        except InputError:
+            return 1
+    return 0
