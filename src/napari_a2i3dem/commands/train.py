@@ -18,7 +18,7 @@ from ..core.checkpoint import checkpoint_path_for
 from ..core.degradations import DegradationConfig
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
-from ..core.training import TrainConfig, Trainer
+from ..core.training import DEFAULT_LEARNING_RATES, TrainConfig, Trainer
 from ..core.training_events import (
     StepProgress,
     TrainingFinished,
@@ -63,8 +63,10 @@ def register(subparsers) -> None:
                    help=f"pairs per step (default {defaults.batch_size})")
     p.add_argument("--patch", type=positive_int, default=defaults.patch_size,
                    help=f"patch size M in pixels (default {defaults.patch_size})")
-    p.add_argument("--lr", type=positive_float, default=defaults.lr,
-                   help=f"peak learning rate after warm-up (default {defaults.lr:g})")
+    p.add_argument("--lr", type=positive_float,
+                   help="peak learning rate after warm-up (default by preset: "
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
+                        + ")")
     p.add_argument("--profile", choices=PROFILE_CHOICES, default="gaussian",
                    help="axial slice profile of the synthetic degradation (default gaussian)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",

@@ -55,6 +55,11 @@ VALIDATION_SEED_OFFSET = 1_000_003
 
 MAX_NONFINITE_STEPS = 20
 
+DEFAULT_LEARNING_RATES = {"tiny": 2e-3, "small": 5e-4, "base": 1e-4}
+"""Peak Adam learning rates by preset. "tiny" was measured on CPU (120-step runs on the sample
+stack: 2e-3 > 1e-3 > 5e-4 > 1e-4 in validation PSNR); "base" keeps the paper's 1e-4 for long GPU
+runs; "small" lies between. See docs/training.md."""
+
 # Settings that only change how a run is carried out, not what it learns: a resumed run takes
 # these from the caller's config, everything else from the checkpoint.
 RUNTIME_FIELDS = ("steps", "device", "num_workers", "validation_every", "preview_every",
@@ -74,16 +79,17 @@ class TrainConfig:
     """Settings of one training run (everything but the data and the degradation model).
 
     ``lr``: Adam's peak learning rate, reached after ``warmup_steps`` (default 5 % of the run)
-    and decayed by a cosine to ``min_lr_fraction * lr``. Interval settings left at ``None`` are
-    chosen from ``steps`` (see :meth:`interval`). ``network`` overrides fields of the preset's
-    :class:`NetworkConfig`.
+    and decayed by a cosine to ``min_lr_fraction * lr``; ``None`` picks
+    :data:`DEFAULT_LEARNING_RATES` for the preset (measurements in docs/training.md). Interval
+    settings left at ``None`` are chosen from ``steps`` (see :meth:`interval`). ``network``
+    overrides fields of the preset's :class:`NetworkConfig`.
     """
 
     preset: str = "tiny"
     steps: int = 2000
     batch_size: int = 8
     patch_size: int = 64
-    lr: float = 5e-4
+    lr: float | None = None
     warmup_steps: int | None = None
     min_lr_fraction: float = 0.05
     grad_clip: float = 1.0
@@ -118,7 +124,7 @@ class TrainConfig:
                     f"training setting {name} must be a whole number >= 1, got {value}")
         if self.patch_size < 16:
             raise InputError(f"patch size must be at least 16 pixels, got {self.patch_size}")
-        if not (np.isfinite(self.lr) and self.lr > 0):
+        if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
             raise InputError(f"learning rate must be a positive number, got {self.lr}")
         if self.warmup_steps is not None and self.warmup_steps < 0:
             raise InputError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
@@ -137,6 +143,12 @@ class TrainConfig:
         if kind == "checkpoint":
             return int(np.clip(self.steps // 10, 50, 1000))
         return int(np.clip(self.steps // 25, 10, 500))
+
+    def resolved_lr(self) -> float:
+        """``lr``, or the preset's default when it is ``None``."""
+        if self.lr is not None:
+            return float(self.lr)
+        return DEFAULT_LEARNING_RATES.get(self.preset, DEFAULT_LEARNING_RATES["base"])
 
     def resolved_warmup(self) -> int:
         return default_warmup_steps(self.steps) if self.warmup_steps is None else self.warmup_steps
@@ -332,7 +344,7 @@ class Trainer:
         model = model_api.A2I3DEMNet(self.network_config()).to(device)
         self.model = model
         loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.resolved_lr())
         schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         amp_dtype = autocast_dtype(device) if cfg.mixed_precision else None
@@ -417,7 +429,7 @@ class Trainer:
                     if nonfinite >= MAX_NONFINITE_STEPS:
                         raise TrainingDiverged(
                             f"the training loss was NaN/inf for {nonfinite} steps in a row at step "
-                            f"{step}; try a lower learning rate (now {cfg.lr:g})")
+                            f"{step}; try a lower learning rate (now {cfg.resolved_lr():g})")
                     continue
                 nonfinite = 0
                 self._loss_history.append((step, loss))

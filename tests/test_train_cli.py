@@ -1,0 +1,80 @@
+"""``a2i3dem train``: trains from a TIFF, resumes from its checkpoint, refuses bad arguments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_a2i3dem.cli import main
+from napari_a2i3dem.core.io import write_stack
+from napari_a2i3dem.core.model import load_model
+from napari_a2i3dem.core.sample import make_sample_stack
+
+FAST = ["--preset", "tiny", "--batch", "2", "--patch", "32", "--device", "cpu",
+        "--checkpoint-every", "2", "--validate-every", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def stack_file(tmp_path_factory):
+    stack, spacing = make_sample_stack()
+    path = tmp_path_factory.mktemp("cli") / "sample.tif"
+    write_stack(path, np.ascontiguousarray(stack[:, :96, :96]), spacing)
+    return path
+
+
+def test_train_then_resume(stack_file, tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    before = stack_file.read_bytes()
+    assert main(["train", str(stack_file), "--steps", "3", "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "ratio 3" in err and f"saved {out}" in err
+    loaded = load_model(out)
+    assert loaded.ratio == pytest.approx(3.0)
+    assert loaded.spacing == pytest.approx((45.0, 15.0, 15.0))
+    ckpt = tmp_path / "model.ckpt.pt"
+    assert torch.load(ckpt, weights_only=True)["step"] == 3
+
+    assert main(["train", str(stack_file), "--steps", "5", "--out", str(out),
+                 "--resume", str(ckpt), *FAST]) == 0
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 5 and state["history"]["loss_step"] == [1, 2, 3, 4, 5]
+    assert load_model(out).extra["steps"] == 5
+    assert stack_file.read_bytes() == before
+
+
+def test_ratio_and_spacing_options_override_the_file(stack_file, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    assert main(["train", str(stack_file), "--steps", "1", "--ratio", "2.5", "--out", str(out),
+                 *FAST]) == 0
+    assert load_model(out).ratio == pytest.approx(2.5)
+    assert main(["train", str(stack_file), "--steps", "1", "--spacing", "40", "10", "10",
+                 "--out", str(out), *FAST]) == 0
+    assert load_model(out).ratio == pytest.approx(4.0)
+
+
+def test_bad_ratio_is_an_argument_error(stack_file, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(stack_file), "--ratio", "0.5", "--out", str(tmp_path / "m.pt")])
+    assert exit_info.value.code != 0
+    assert "at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["unreadable", "2-D", "same-as-input", "missing"])
+def test_bad_input_exits_with_one_line(case, stack_file, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    if case == "unreadable":
+        path = tmp_path / "broken.tif"
+        path.write_bytes(b"this is not a tiff")
+    elif case == "2-D":
+        path = tmp_path / "plane.tif"
+        write_stack(path, np.zeros((64, 64), np.uint8), None)
+    elif case == "missing":
+        path = tmp_path / "nothing-here.tif"
+    else:
+        path, out = stack_file, stack_file
+    code = main(["train", str(path), "--steps", "1", "--ratio", "3", "--out", str(out), *FAST])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("a2i3dem train: error:")
+    assert not (tmp_path / "m.pt").exists()
