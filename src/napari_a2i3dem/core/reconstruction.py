@@ -34,7 +34,7 @@ from .devices import autocast, select_device
 from .errors import Cancelled, InputError
 from .normalization import IntensityScale, cast_like
 from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
-from .validation import validate_ratio, validate_volume
+from .validation import ratio_from_spacing, validate_ratio, validate_volume
 
 FUSIONS = ("mean", "xz", "yz")
 """``mean`` averages both passes (default); ``xz`` / ``yz`` run one orientation (half the time)."""
@@ -87,6 +87,29 @@ def isotropic_spacing(spacing: tuple[float, float, float]) -> tuple[float, float
     """Voxel spacing of the output: the lateral spacing on every axis."""
     lateral = (float(spacing[1]) + float(spacing[2])) / 2.0
     return lateral, lateral, lateral
+
+
+def resolve_ratio(*, stack_spacing=None, model_ratio: float | None = None,
+                  override: float | None = None, tolerance: float = 0.01
+                  ) -> tuple[float, str | None]:
+    """The ratio to reconstruct with, and a warning when the stack and the model disagree.
+
+    ``override`` wins; else the stack's spacing (it describes the data at hand); else the ratio the
+    model was trained for. Raises :class:`InputError` when none is known.
+    """
+    if override is not None:
+        return validate_ratio(override), None
+    stack_ratio = None if stack_spacing is None else ratio_from_spacing(stack_spacing)
+    if stack_ratio is None:
+        if model_ratio is None:
+            raise InputError("the up-sampling ratio is unknown: the stack has no voxel spacing "
+                             "and the model records none; give it with --ratio")
+        return validate_ratio(model_ratio), None
+    warning = None
+    if model_ratio is not None and abs(stack_ratio - model_ratio) > tolerance * model_ratio:
+        warning = (f"the model was trained for ratio {model_ratio:.3g} but the stack's spacing "
+                   f"gives {stack_ratio:.3g}; using the stack's (override with --ratio)")
+    return stack_ratio, warning
 
 
 # --------------------------------------------------------------------------- cubic reference

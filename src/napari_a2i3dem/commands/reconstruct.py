@@ -1,0 +1,142 @@
+"""``a2i3dem reconstruct``: the isotropic volume of a stack, streamed to a TIFF or an OME-Zarr.
+
+The ratio comes from ``--ratio``, else the stack's spacing, else the model file (a disagreement
+between stack and model is reported and the stack wins). Outputs are written atomically and never
+over the input. ``--scheduler local`` (or a scheduler address) runs bands of rows on dask workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..core.devices import DEVICE_CHOICES
+from ..core.errors import InputError
+from ..core.normalization import IntensityScale
+from ..core.reconstruction import (
+    FUSIONS,
+    isotropic_spacing,
+    output_shape,
+    reconstruct,
+    resolve_ratio,
+)
+from ..core.stores import ZARR_SUFFIXES, check_output_path, open_target, read_zarr_stack
+from ._common import positive_int, ratio_arg
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reconstruct", help="make the isotropic volume of a stack with a trained model",
+        description="Cubic-interpolate the stack to isotropic voxels along z, run the network on "
+                    "every xz and yz plane and fuse both passes. Writes an ImageJ TIFF or an "
+                    "OME-Zarr (for volumes larger than memory).")
+    p.add_argument("stack", type=Path, help="anisotropic (z, y, x) stack: TIFF or OME-Zarr")
+    p.add_argument("--model", type=Path, required=True, help="model file from 'a2i3dem train'")
+    p.add_argument("--out", type=Path, required=True, help="output volume: NAME.tif or NAME.zarr")
+    p.add_argument("--ratio", type=ratio_arg,
+                   help="up-sampling ratio z / xy spacing (default: the stack's, else the model's)")
+    p.add_argument("--tile", type=positive_int, default=256,
+                   help="network tile size in pixels; larger planes are tiled (default 256)")
+    p.add_argument("--overlap", type=int, default=32,
+                   help="tile overlap in pixels, blended smoothly (default 32)")
+    p.add_argument("--batch", type=positive_int, default=8, help="tiles per batch (default 8)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="compute device (default: CUDA, else MPS, else CPU)")
+    p.add_argument("--fusion", choices=FUSIONS, default="mean",
+                   help="mean of the xz and yz passes (default), or one pass only")
+    p.add_argument("--confidence", type=Path, metavar="CONF",
+                   help="also write |xz - yz| (the passes' disagreement) to CONF.tif/.zarr")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on dask.distributed: 'local' starts a LocalCluster of threads, else a "
+                        "scheduler address such as tcp://host:8786")
+    p.add_argument("--workers", type=positive_int, default=2,
+                   help="workers of a local cluster (default 2)")
+    p.set_defaults(func=run)
+
+
+def _open_stack(path: Path):
+    """(data, spacing or None) of a TIFF or OME-Zarr stack."""
+    if path.suffix.lower() in ZARR_SUFFIXES:
+        data, spacing = read_zarr_stack(path)
+        from ..core.validation import validate_volume
+
+        validate_volume(data, name=str(path))
+        return data, spacing
+    from ..core.io import read_stack
+
+    loaded = read_stack(path).require_volume()
+    return loaded.data, loaded.spacing
+
+
+def run(args) -> int:
+    from ..core.model import load_model
+
+    if args.confidence is not None and args.confidence.resolve() == args.out.resolve():
+        raise InputError("--confidence must name a different file than --out")
+    out = check_output_path(args.out, protect=(args.stack, args.model))
+    conf_path = (None if args.confidence is None
+                 else check_output_path(args.confidence, protect=(args.stack, args.model)))
+    stack, spacing = _open_stack(args.stack)
+    loaded = load_model(args.model)
+    ratio, warning = resolve_ratio(stack_spacing=spacing, model_ratio=loaded.ratio,
+                                   override=args.ratio)
+    if warning:
+        print(f"a2i3dem reconstruct: warning: {warning}", file=sys.stderr)
+    lateral = spacing if spacing is not None else loaded.spacing
+    iso = isotropic_spacing(lateral)
+    shape = output_shape(stack.shape, ratio)
+    settings = {"tile": args.tile, "overlap": args.overlap, "batch": args.batch,
+                "fusion": args.fusion, "confidence": conf_path is not None,
+                "device": args.device}
+    print(f"{args.stack} {tuple(stack.shape)} -> {out} {shape}, ratio {ratio:.4g}, "
+          f"voxel {iso[0]:g} nm", file=sys.stderr)
+
+    target = open_target(out, shape, stack.dtype, iso, protect=(args.stack,))
+    conf_target = (None if conf_path is None
+                   else open_target(conf_path, shape, "float32", iso, protect=(args.stack,)))
+    started = time.perf_counter()
+    try:
+        with tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {postfix}",
+                  file=sys.stderr) as bar:
+            def show(progress) -> None:
+                bar.n = round(100.0 * progress.fraction, 1)
+                bar.set_postfix_str(progress.describe(), refresh=False)
+                bar.refresh()
+
+            for piece in _pieces(stack, loaded, ratio, settings, args, show):
+                target.write(piece.rows, piece.data)
+                if conf_target is not None and piece.confidence is not None:
+                    conf_target.write(piece.rows, piece.confidence)
+        target.commit()
+        if conf_target is not None:
+            conf_target.commit()
+    except BaseException:
+        target.discard()
+        if conf_target is not None:
+            conf_target.discard()
+        raise
+    elapsed = time.perf_counter() - started
+    voxels = shape[0] * shape[1] * shape[2]
+    print(f"wrote {out} in {elapsed:.1f} s ({voxels / max(elapsed, 1e-9) / 1e6:.2f} Mvoxel/s)",
+          file=sys.stderr)
+    return 0
+
+
+def _pieces(stack, loaded, ratio, settings, args, on_progress):
+    scale = IntensityScale.from_stack(stack)
+    if not args.scheduler:
+        yield from reconstruct(stack, loaded, ratio, scale=scale, on_progress=on_progress,
+                               **settings)
+        return
+    from ..core.distributed import dask_client, reconstruct_distributed
+
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    # A local cluster runs its workers as threads of this process: inference releases the GIL,
+    # and the model and imports are not duplicated per worker.
+    with dask_client(args.scheduler, workers=args.workers, processes=False) as client:
+        yield from reconstruct_distributed(stack, loaded, ratio, client, scale=scale,
+                                           on_progress=on_progress, threads=threads, **settings)
