@@ -206,7 +206,7 @@ class TrainWidget(QWidget):
         stack = self.state.stack
         if stack is not None and stack.layer_name == name:
             return tuple(stack.spacing)
-        layer = self.viewer.layers.get(name, None)
+        layer = next((lyr for lyr in self.viewer.layers if lyr.name == name), None)
         if layer is None or len(layer.scale) != 3:
             return None
         return tuple(float(s) for s in layer.scale)
