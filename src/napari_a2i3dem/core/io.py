@@ -61,6 +61,7 @@ class LoadedStack:
     lateral_spacing: tuple[float, float] | None = None
     spacing_source: str = "none"
     notes: tuple[str, ...] = ()
+    axes: str | None = None
     _tiff: tifffile.TiffFile | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -98,8 +99,17 @@ class LoadedStack:
     def require_volume(self) -> LoadedStack:
         """Return ``self`` if it is a single-channel 3-D stack; raise :class:`InputError` naming
         the file and the problem (2-D, RGB, 4-D+, empty, NaN) otherwise."""
-        validate_volume(self.data, name=str(self.path) if self.path else "stack")
+        name = str(self.path) if self.path else "stack"
+        if self.is_rgb:
+            raise InputError(f"{name} is an RGB(A) image (shape {self.shape}); convert it to a "
+                             "single grey channel")
+        validate_volume(self.data, name=name)
         return self
+
+    @property
+    def is_rgb(self) -> bool:
+        """True for colour images (the TIFF stores 3 or 4 samples per pixel)."""
+        return bool(self.axes) and self.axes.endswith("S") and self.shape[-1] in (3, 4)
 
     def close(self) -> None:
         """Close the file a lazy stack reads from (its data can no longer be computed)."""
@@ -162,8 +172,9 @@ def read_stack(path: str | os.PathLike, *, lazy: bool | None = None,
         if len(series) == 1 and len(axes) == 3 and axes[1:] == "YX" and axes[0] != "Z":
             notes = (*notes, f"the file labels the first axis {axes[0]!r} "
                              f"({_AXIS_NAMES.get(axes[0], 'not z')}); it is treated as z")
+        axes = ("Z" if len(series) > 1 else "") + axes
         return LoadedStack(data=data, spacing=spacing, path=path, lateral_spacing=lateral,
-                           spacing_source=source, notes=notes,
+                           spacing_source=source, notes=notes, axes=axes,
                            _tiff=tif if keep_open else None)
     finally:
         if not keep_open:

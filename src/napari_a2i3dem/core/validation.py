@@ -55,7 +55,8 @@ def validate_volume(data, *, name: str = "stack", check_values: bool = True) -> 
         )
     if len(shape) == 4 and shape[-1] in (3, 4):
         raise InputError(
-            f"{name} looks like an RGB(A) stack (shape {shape}); convert it to a single grey channel"
+            f"{name} looks like an RGB(A) stack (shape {shape}); "
+            "convert it to a single grey channel"
         )
     if len(shape) != 3:
         raise InputError(
@@ -65,7 +66,9 @@ def validate_volume(data, *, name: str = "stack", check_values: bool = True) -> 
     if dtype.kind not in "uif":
         raise InputError(f"{name} has unsupported dtype {dtype}; expected integer or float")
     if shape[1] < 8 or shape[2] < 8:
-        raise InputError(f"{name} planes are too small ({shape[1]} x {shape[2]}); need at least 8 x 8")
-    if check_values and isinstance(data, np.ndarray) and dtype.kind == "f":
-        if not np.isfinite(data).all():
-            raise InputError(f"{name} contains NaN or infinite values")
+        raise InputError(
+            f"{name} planes are too small ({shape[1]} x {shape[2]}); need at least 8 x 8"
+        )
+    if (check_values and isinstance(data, np.ndarray) and dtype.kind == "f"
+            and not np.isfinite(data).all()):
+        raise InputError(f"{name} contains NaN or infinite values")

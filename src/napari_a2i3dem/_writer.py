@@ -1,0 +1,45 @@
+"""napari writer (npe2): an Image layer as an ImageJ TIFF carrying the layer scale as spacing.
+
+Refusals (overwriting the layer's own source file, RGB, unsupported data) are shown as a napari
+notification naming the reason and nothing is written; napari itself would otherwise swallow the
+reason (it treats a ``ValueError`` from a writer as "not a valid writer").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari.utils.notifications import show_warning
+
+from ._reader import source_path
+from .core.errors import A2IError, InputError
+from .core.io import write_stack
+
+
+def layer_spacing(meta: dict) -> tuple[float, float, float] | None:
+    """Spacing (z, y, x) nm for a layer: its ``scale``; ``None`` for an uncalibrated layer whose
+    scale is napari's default of ones and whose metadata records no spacing."""
+    scale = tuple(float(s) for s in meta.get("scale", ()) or ())
+    recorded = (meta.get("metadata") or {}).get("spacing")
+    if not scale:
+        return tuple(recorded) if recorded else None
+    if all(s == 1.0 for s in scale) and not recorded:
+        return None
+    if len(scale) == 2:
+        return (1.0, *scale)
+    return scale[-3:]  # type: ignore[return-value]
+
+
+def write_image(path: str, data: Any, meta: dict) -> list[str]:
+    """Write one Image layer; refuses to overwrite the file the layer was read from."""
+    try:
+        if meta.get("rgb"):
+            raise InputError("the A2I-3DEM TIFF writer saves grey images only; use napari's "
+                             "built-in writer for RGB layers")
+        source = source_path(meta.get("metadata"))
+        written = write_stack(path, data, layer_spacing(meta),
+                              protect=() if source is None else (source,))
+    except A2IError as exc:
+        show_warning(f"A2I-3DEM: not saved: {exc}")
+        return []
+    return [str(written)]
