@@ -109,6 +109,10 @@ def test_matching_acquisition_agrees_better_than_a_wrong_one(rng):
     assert good.distance_db < 1.5
     assert bad.distance_db > good.distance_db + 1.0
     assert worse.distance_db > good.distance_db + 3.0
+    # noise the stack does not have also shows along the full-resolution axis; a thicker section
+    # profile (no noise) hardly changes that lateral spectrum
+    assert worse.lateral_distance_db > good.lateral_distance_db + 3.0
+    assert bad.lateral_distance_db < worse.lateral_distance_db
     assert good.freqs.shape == good.real.shape == good.degraded.shape == good.clean.shape
     assert good.acquisition_only_db == pytest.approx(good.distance_db)
     # below the new Nyquist limit the clean xy and acquired spectra nearly coincide,
@@ -120,7 +124,8 @@ def test_matching_acquisition_agrees_better_than_a_wrong_one(rng):
 def test_figure_is_an_agg_figure_with_four_curves(rng, tmp_path):
     stack = isotropic_volume(rng, shape=(64, 48, 48))[::4]
     comparison = compare_spectra(stack, 4.0, length=48, count=4, blocks=1)
-    figure = spectra_figure(comparison, title="test")
+    figure = spectra_figure(comparison, title="test", lateral=True)
+    assert len(figure.axes) == 2
     ax = figure.axes[0]
     assert len(ax.get_lines()) >= 4
     assert "dB" in " ".join(t.get_text() for t in ax.get_legend().get_texts())

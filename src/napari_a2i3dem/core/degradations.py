@@ -112,8 +112,8 @@ class NoiseSettings:
 
     kind: str = "poisson_gaussian"
     probability: float = 0.9
-    sigma: Range = (0.01, 0.08)
-    poisson: Range = (0.0, 0.04)
+    sigma: Range = (0.005, 0.03)
+    poisson: Range = (0.0, 0.02)
 
     def __post_init__(self) -> None:
         if self.kind not in NOISE_KINDS:
@@ -137,8 +137,8 @@ def _default_artefacts() -> dict[str, Artefact]:
         "misalignment": Artefact(True, 0.3, (0.2, 1.0)),
         "smear": Artefact(True, 0.2, (1.0, 3.0)),
         "dust": Artefact(True, 0.15, (0.1, 0.4)),
-        "drift": Artefact(True, 0.7, (0.01, 0.08)),
-        "stripes": Artefact(True, 0.3, (0.005, 0.02)),
+        "drift": Artefact(True, 0.9, (0.02, 0.1)),
+        "stripes": Artefact(True, 0.6, (0.01, 0.04)),
         "missing": Artefact(True, 0.05, (0.3, 1.0)),
     }
 
@@ -150,8 +150,9 @@ class DegradationConfig:
     ``profile`` is the slice profile; unless ``fixed_profile`` its ``width`` is replaced for each
     pair by a value drawn from ``profile_width`` (in units of the section spacing), which makes the
     network robust to the unknown section thickness. The defaults (box profile of 0.4-1.2 section
-    spacings, noise up to 8 % of the intensity range, frequent section drift) gave the closest
-    axial spectra on the ssTEM and FIB-SEM volumes we tried (docs/degradation.md).
+    spacings, noise of 0.5-3 % of the intensity range, frequent section drift and scan-line
+    offsets) gave the closest axial and lateral spectra on the ssTEM and FIB-SEM volumes we tried
+    (docs/degradation.md).
     """
 
     profile: SliceProfile = field(default_factory=lambda: SliceProfile("box", 1.0))

@@ -7,7 +7,8 @@ all columns. For the real stack it is taken on xz and yz planes after the same c
 xy patches along their section axis; the clean xy patches give the reference of what full
 resolution looks like. All three use the same window length, Hann window and intensity scale, so
 their curves are directly comparable. The agreement number is the mean absolute difference of the
-real and synthetic spectra in decibels over a frequency band (0 dB = identical).
+real and synthetic spectra in decibels over a frequency band (0 dB = identical). The same planes'
+spectra along the full-resolution axis give a second, lateral number that mostly measures noise.
 """
 
 from __future__ import annotations
@@ -81,13 +82,23 @@ def real_axial_planes(stack, ratio: float, *, scale: IntensityScale, size: int =
     return np.concatenate(planes, axis=0)
 
 
-def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
-                        blocks: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(freqs, power)`` along z of the cubic-upsampled xz/yz planes, windows of ``length``
-    fine pixels starting on sample positions."""
+@dataclass(frozen=True)
+class Spectra:
+    """Mean power spectra of a set of planes: ``axial`` along the section axis, ``lateral``
+    along the full-resolution axis, on the frequency grid ``freqs`` (cycles / fine pixel)."""
+
+    freqs: np.ndarray
+    axial: np.ndarray
+    lateral: np.ndarray
+
+
+def real_spectra(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
+                 blocks: int = 2, seed: int = 0) -> Spectra:
+    """Spectra of the cubic-upsampled xz/yz planes in windows of ``length`` x ``length`` fine
+    pixels, each window starting on a sample position."""
     planes = real_axial_planes(stack, ratio, scale=scale, size=length, blocks=blocks, seed=seed)
     n_fine = planes.shape[1]
-    length = min(int(length), n_fine)
+    length = min(int(length), n_fine, planes.shape[2])
     starts = [0]
     while starts[-1] + 2 * length <= n_fine:  # further windows, each beginning on a sample
         k = int(np.ceil((starts[-1] + length) / ratio))
@@ -95,15 +106,23 @@ def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: i
         if start + length > n_fine:
             break
         starts.append(start)
-    windows = np.concatenate([planes[:, s:s + length, :] for s in starts], axis=0)
-    return np.fft.rfftfreq(length), power_spectrum(windows, axis=0)
+    windows = np.concatenate([planes[:, s:s + length, :length] for s in starts], axis=0)
+    return Spectra(np.fft.rfftfreq(length), power_spectrum(windows, axis=0),
+                   power_spectrum(windows, axis=1))
+
+
+def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
+                        blocks: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(freqs, power)`` along z of the cubic-upsampled xz/yz planes (see :func:`real_spectra`)."""
+    spectra = real_spectra(stack, ratio, scale=scale, length=length, blocks=blocks, seed=seed)
+    return spectra.freqs, spectra.axial
 
 
 def synthetic_spectra(stack, ratio: float, config: DegradationConfig, *, scale: IntensityScale,
                       length: int = 128, count: int = 24,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(freqs, degraded power, clean power)`` along the section axis of ``count`` synthetic
-    pairs made from random xy patches of ``length`` pixels."""
+                      seed: int = 0) -> tuple[Spectra, Spectra]:
+    """Spectra of the degraded inputs and of the clean patches of ``count`` synthetic pairs made
+    from random xy patches of ``length`` pixels (section axis = rows)."""
     sampler = PatchSampler(stack, int(length), scale=scale)
     rng = np.random.default_rng([seed, 7])
     degraded, clean = [], []
@@ -112,14 +131,20 @@ def synthetic_spectra(stack, ratio: float, config: DegradationConfig, *, scale: 
         d, c = make_pair(patch, ratio, config, rng, axis=0)
         degraded.append(d)
         clean.append(c)
-    return (np.fft.rfftfreq(int(length)), power_spectrum(np.stack(degraded), axis=0),
-            power_spectrum(np.stack(clean), axis=0))
+    freqs = np.fft.rfftfreq(int(length))
+    degraded, clean = np.stack(degraded), np.stack(clean)
+    return (Spectra(freqs, power_spectrum(degraded, axis=0), power_spectrum(degraded, axis=1)),
+            Spectra(freqs, power_spectrum(clean, axis=0), power_spectrum(clean, axis=1)))
 
 
 @dataclass
 class SpectralComparison:
     """Axial spectra of the real stack, synthetic inputs, acquisition-only inputs and clean xy
-    patches, with their agreement numbers (dB; lower is closer)."""
+    patches, with their agreement numbers (dB; lower is closer).
+
+    ``lateral_distance_db`` compares the spectra along the full-resolution axis of the same
+    planes: it rises when the synthetic inputs are noisier (or cleaner) than the real planes,
+    which the axial number alone cannot tell from missing section-to-section variation."""
 
     ratio: float
     freqs: np.ndarray
@@ -130,11 +155,35 @@ class SpectralComparison:
     band: tuple[float, float]
     distance_db: float
     acquisition_only_db: float
+    lateral_real: np.ndarray | None = None
+    lateral_degraded: np.ndarray | None = None
+    lateral_distance_db: float = float("nan")
+    lateral_acquisition_only_db: float = float("nan")
     extra: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"real vs synthetic: {self.distance_db:.2f} dB "
-                f"(acquisition only: {self.acquisition_only_db:.2f} dB)")
+        return (f"real vs synthetic: axial {self.distance_db:.2f} dB, lateral "
+                f"{self.lateral_distance_db:.2f} dB (acquisition only: axial "
+                f"{self.acquisition_only_db:.2f} dB, lateral "
+                f"{self.lateral_acquisition_only_db:.2f} dB)")
+
+
+def build_comparison(ratio: float, real: Spectra, degraded: Spectra, clean: Spectra,
+                     acquisition: Spectra,
+                     band: tuple[float, float] | None = None) -> SpectralComparison:
+    """Assemble a :class:`SpectralComparison` from spectra on the same frequency grid."""
+    freqs = real.freqs
+    band = band or (float(freqs[1]), 0.5)
+    return SpectralComparison(
+        ratio=ratio, freqs=freqs, real=real.axial, degraded=degraded.axial,
+        acquisition_only=acquisition.axial, clean=clean.axial, band=band,
+        distance_db=log_spectral_distance(real.axial, degraded.axial, freqs, band),
+        acquisition_only_db=log_spectral_distance(real.axial, acquisition.axial, freqs, band),
+        lateral_real=real.lateral, lateral_degraded=degraded.lateral,
+        lateral_distance_db=log_spectral_distance(real.lateral, degraded.lateral, freqs, band),
+        lateral_acquisition_only_db=log_spectral_distance(real.lateral, acquisition.lateral,
+                                                          freqs, band),
+    )
 
 
 def compare_spectra(stack, ratio: float, config: DegradationConfig | None = None, *,
@@ -148,19 +197,12 @@ def compare_spectra(stack, ratio: float, config: DegradationConfig | None = None
     scale = scale or IntensityScale.from_stack(stack)
     nz, ny, nx = stack.shape
     length = int(min(length, ny, nx, isotropic_length(nz, ratio)))
-    freqs, real = real_axial_spectrum(stack, ratio, scale=scale, length=length, blocks=blocks,
-                                      seed=seed)
-    _, degraded, clean = synthetic_spectra(stack, ratio, config, scale=scale, length=length,
-                                           count=count, seed=seed)
-    _, acquisition, _ = synthetic_spectra(stack, ratio, DegradationConfig.clean(config.profile),
-                                          scale=scale, length=length, count=count, seed=seed)
-    band = band or (float(freqs[1]), 0.5)
-    return SpectralComparison(
-        ratio=ratio, freqs=freqs, real=real, degraded=degraded, acquisition_only=acquisition,
-        clean=clean, band=band,
-        distance_db=log_spectral_distance(real, degraded, freqs, band),
-        acquisition_only_db=log_spectral_distance(real, acquisition, freqs, band),
-    )
+    real = real_spectra(stack, ratio, scale=scale, length=length, blocks=blocks, seed=seed)
+    degraded, clean = synthetic_spectra(stack, ratio, config, scale=scale, length=length,
+                                        count=count, seed=seed)
+    acquisition, _ = synthetic_spectra(stack, ratio, DegradationConfig.clean(config.profile),
+                                       scale=scale, length=length, count=count, seed=seed)
+    return build_comparison(ratio, real, degraded, clean, acquisition, band)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,16 +303,31 @@ def draw_spectra(ax, comparison: SpectralComparison) -> None:
     ax.legend(fontsize=8, loc="lower left")
 
 
+def draw_lateral_spectra(ax, comparison: SpectralComparison) -> None:
+    """Draw the lateral (full-resolution axis) spectra of ``comparison`` on an Axes."""
+    f = comparison.freqs[1:]
+    ax.semilogy(f, comparison.lateral_real[1:], color="k", lw=2, label="real xz/yz")
+    ax.semilogy(f, comparison.lateral_degraded[1:], color="tab:red", lw=1.5,
+                label=f"synthetic input ({comparison.lateral_distance_db:.2f} dB)")
+    ax.set_xlabel("frequency along the full-resolution axis (cycles / pixel)")
+    ax.set_ylabel("power (network units\u00b2)")
+    ax.set_xlim(0, 0.5)
+    ax.legend(fontsize=8, loc="lower left")
+
+
 def spectra_figure(comparison: SpectralComparison, *, title: str | None = None,
-                   figsize: tuple[float, float] = (6.0, 4.0)):
-    """A matplotlib Figure (Agg canvas, no pyplot state) of :func:`draw_spectra`."""
+                   lateral: bool = False, figsize: tuple[float, float] | None = None):
+    """A matplotlib Figure (Agg canvas, no pyplot state) of :func:`draw_spectra`, and of
+    :func:`draw_lateral_spectra` beside it when ``lateral``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=figsize, layout="constrained")
+    figure = Figure(figsize=figsize or ((10.0 if lateral else 6.0), 4.0), layout="constrained")
     FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    draw_spectra(ax, comparison)
+    axes = figure.subplots(1, 2 if lateral else 1, squeeze=False)[0]
+    draw_spectra(axes[0], comparison)
+    if lateral:
+        draw_lateral_spectra(axes[1], comparison)
     if title:
-        ax.set_title(title, fontsize=10)
+        figure.suptitle(title, fontsize=10)
     return figure

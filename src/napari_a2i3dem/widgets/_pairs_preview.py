@@ -18,9 +18,10 @@ from ..core.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
 from ..core.normalization import IntensityScale
 from ..core.patches import PatchSampler
 from ..core.spectral import (
+    Spectra,
     SpectralComparison,
-    log_spectral_distance,
-    real_axial_spectrum,
+    build_comparison,
+    real_spectra,
     synthetic_spectra,
 )
 from ..core.validation import validate_ratio
@@ -60,19 +61,20 @@ class PairsPreviewEngine:
         nz, ny, nx = self.stack.shape
         return int(min(patch_size, 128, ny, nx, round(nz * ratio)))
 
-    def _real_spectrum(self, ratio: float, length: int):
+    def _real_spectra(self, ratio: float, length: int) -> Spectra:
         key = (ratio, length)
         if key not in self._real:
-            self._real[key] = real_axial_spectrum(self.stack, ratio, scale=self.scale,
-                                                  length=length, blocks=self.blocks)
+            self._real[key] = real_spectra(self.stack, ratio, scale=self.scale, length=length,
+                                           blocks=self.blocks)
         return self._real[key]
 
-    def _acquisition_spectrum(self, ratio: float, length: int, config: DegradationConfig):
+    def _acquisition_spectra(self, ratio: float, length: int,
+                             config: DegradationConfig) -> Spectra:
         key = (ratio, length, config.profile)
         if key not in self._acquisition:
             self._acquisition[key] = synthetic_spectra(
                 self.stack, ratio, DegradationConfig.clean(config.profile), scale=self.scale,
-                length=length, count=self.spectrum_count)[1]
+                length=length, count=self.spectrum_count)[0]
         return self._acquisition[key]
 
     def real_axial_crop(self, ratio: float, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -99,16 +101,11 @@ class PairsPreviewEngine:
         real = self.real_axial_crop(ratio, patch_size, rng)
 
         length = self._spectrum_length(patch_size, ratio)
-        freqs, real_power = self._real_spectrum(ratio, length)
-        acquisition = self._acquisition_spectrum(ratio, length, config)
-        _, synthetic, clean_power = synthetic_spectra(
+        stack_spectra = self._real_spectra(ratio, length)
+        acquisition = self._acquisition_spectra(ratio, length, config)
+        synthetic, clean_spectra = synthetic_spectra(
             self.stack, ratio, config, scale=self.scale, length=length,
             count=self.spectrum_count, seed=seed)
-        band = (float(freqs[1]), 0.5)
-        comparison = SpectralComparison(
-            ratio=ratio, freqs=freqs, real=real_power, degraded=synthetic,
-            acquisition_only=acquisition, clean=clean_power, band=band,
-            distance_db=log_spectral_distance(real_power, synthetic, freqs, band),
-            acquisition_only_db=log_spectral_distance(real_power, acquisition, freqs, band))
+        comparison = build_comparison(ratio, stack_spectra, synthetic, clean_spectra, acquisition)
         return Preview(clean, degraded, real, comparison, time.perf_counter() - start,
                        (loc.z, loc.y, loc.x))

@@ -371,8 +371,9 @@ class TrainingPairsWidget(QWidget):
         self.canvas.draw_idle()
         c = preview.comparison
         self.agreement_label.setText(
-            f"axial spectra, real vs synthetic: {c.distance_db:.2f} dB "
-            f"(acquisition only {c.acquisition_only_db:.2f} dB; lower is closer)")
+            f"real vs synthetic spectra (dB, lower is closer): axial {c.distance_db:.2f} "
+            f"(acquisition only {c.acquisition_only_db:.2f}), lateral "
+            f"{c.lateral_distance_db:.2f}")
         z, y, x = preview.location
         self.status.setText(f"patch from plane {z} at ({y}, {x}); "
                             f"updated in {1000 * preview.seconds:.0f} ms")
