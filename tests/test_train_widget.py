@@ -93,6 +93,26 @@ def test_pause_and_resume(viewer_with_stack, qtbot):
     qtbot.waitUntil(lambda: widget.start_button.isEnabled(), timeout=TIMEOUT_MS)
 
 
+def test_resume_from_a_checkpoint_continues_the_curve(viewer_with_stack, qtbot, tmp_path):
+    viewer, widget = viewer_with_stack
+    short = TrainConfig(**{**LONG_RUN, "steps": 3})
+    assert widget.start(short)
+    qtbot.waitUntil(lambda: widget.start_button.isEnabled(), timeout=TIMEOUT_MS)
+    first_model = widget.model_path
+    assert "finished at step 3" in widget.status_label.text()
+    (checkpoint,) = tmp_path.glob("*.ckpt.pt")
+
+    assert not widget.start(TrainConfig(**{**LONG_RUN, "steps": 3}), resume_from=checkpoint)
+    assert "already holds 3 steps" in widget.status_label.text()
+
+    assert widget.start(TrainConfig(**{**LONG_RUN, "steps": 5}), resume_from=checkpoint)
+    qtbot.waitUntil(lambda: widget.start_button.isEnabled(), timeout=TIMEOUT_MS)
+    assert widget.plot.loss_steps == [1, 2, 3, 4, 5]
+    assert widget.progress.value() == 5
+    assert widget.model_path == first_model
+    assert plugin_state(viewer).model_path == first_model
+
+
 def test_closing_the_viewer_finishes_the_run(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     stack, spacing = make_sample_stack()

@@ -19,9 +19,9 @@ class TrainingRun:
     """Owns one trainer's event generator.
 
     :meth:`events` is what the worker thread iterates; each step of the generator happens under a
-    lock. :meth:`finish` (GUI thread) cancels the run, waits for the step in progress, and — if
-    the worker was aborted between events and left the generator suspended — drives it to its end
-    itself, so the final checkpoint and model are always written.
+    lock. :meth:`finish` (GUI thread, e.g. when the viewer closes) cancels the run, waits for the
+    step in progress and drives the rest of the run itself, so the final checkpoint and model are
+    written even when the worker was aborted between two events.
     """
 
     def __init__(self, trainer: Trainer) -> None:
@@ -49,19 +49,22 @@ class TrainingRun:
             yield event
 
     def finish(self, timeout: float = 60.0) -> bool:
-        """Cancel and make sure the run has ended; True if it did within ``timeout`` seconds."""
+        """Cancel and make sure the run has ended (final checkpoint and model written); True if
+        it did within ``timeout`` seconds.
+
+        Waits for the step in progress, then drives whatever is left of the (cancelled) run in
+        the calling thread; the worker, if still alive, then finds the run done and returns.
+        """
         self.trainer.cancel()
-        if self.done.wait(min(timeout, 2.0)):
-            return True
         if not self._lock.acquire(timeout=timeout):
             return False
         try:
             if not self.done.is_set():
                 for _ in self._events:
                     pass
-                self.done.set()
         except Exception:  # the run failed while finishing; its checkpoint is already written
-            self.done.set()
+            pass
         finally:
+            self.done.set()
             self._lock.release()
         return True

@@ -138,13 +138,17 @@ class TrainWidget(QWidget):
         form.addRow("output folder", output_row)
 
         self.start_button = QPushButton("Start")
+        self.resume_button = QPushButton("Resume…")
+        self.resume_button.setToolTip("continue a checkpoint (*.ckpt.pt) up to 'steps' in total")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
-        self.start_button.clicked.connect(self.start)
+        self.start_button.clicked.connect(lambda: self.start())
+        self.resume_button.clicked.connect(self._choose_checkpoint)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
+        for button in (self.start_button, self.resume_button, self.pause_button,
+                       self.stop_button):
             buttons.addWidget(button)
 
         self.progress = QProgressBar()
@@ -237,9 +241,18 @@ class TrainWidget(QWidget):
             batch_size=self.batch_spin.value(), patch_size=self.patch_spin.value(),
             device=self.device_combo.currentText())
 
-    def make_trainer(self, config: TrainConfig | None = None) -> Trainer:
+    def _choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Checkpoint to continue",
+                                              self.output_edit.text(),
+                                              "Training checkpoints (*.ckpt.pt);;All files (*)")
+        if path:
+            self.start(resume_from=Path(path))
+
+    def make_trainer(self, config: TrainConfig | None = None,
+                     resume_from: Path | None = None) -> Trainer:
         """Check the chosen layer and settings and build the trainer (GUI thread, fast);
-        raises :class:`InputError` with a message for the user."""
+        raises :class:`InputError` with a message for the user. A resumed run keeps writing
+        the model next to its checkpoint (``x.ckpt.pt`` -> ``x.pt``)."""
         name = self.layer_combo.currentText()
         if not name or name not in self.viewer.layers:
             raise InputError("choose an image layer to train on (open a stack first)")
@@ -264,16 +277,23 @@ class TrainWidget(QWidget):
             spacing = spacing if spacing and ratio_from_spacing(spacing) == ratio else None
         except A2IError:
             spacing = None
+        if resume_from is not None:
+            resume_from = Path(resume_from)
+            stem = resume_from.name.removesuffix(".pt").removesuffix(".ckpt")
+            return Trainer(data, ratio=ratio, spacing=spacing, config=config,
+                           resume_from=resume_from, checkpoint_path=resume_from,
+                           model_path=resume_from.with_name(f"{stem}.pt"))
         return Trainer(data, ratio=ratio, spacing=spacing, config=config,
                        model_path=folder / model_file_name(name, config.preset))
 
-    def start(self, config: TrainConfig | None = None) -> bool:
-        """Validate the inputs and start training in a worker thread; False (with a message in
-        the status line) when the inputs cannot be used."""
+    def start(self, config: TrainConfig | None = None, resume_from: Path | None = None) -> bool:
+        """Validate the inputs and start training (or continue the checkpoint ``resume_from``)
+        in a worker thread; False, with a message in the status line, when the inputs cannot be
+        used."""
         if self.is_running:
             return False
         try:
-            trainer = self.make_trainer(config if isinstance(config, TrainConfig) else None)
+            trainer = self.make_trainer(config, resume_from)
         except A2IError as exc:
             self._show_error(str(exc))
             return False
@@ -422,6 +442,7 @@ class TrainWidget(QWidget):
     # ---------------------------------------------------------------------------- helpers
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Pause")
