@@ -1,0 +1,381 @@
+"""The "Orthogonal views" dock: xz and yz canvases that follow the main viewer.
+
+Two extra :class:`~napari.components.ViewerModel` + :class:`~napari.qt.QtViewer` canvases mirror the
+main viewer's layers (copies that share the same data arrays, with their display properties kept in
+sync) and roll ``dims.order`` so that the xz view slices y and the yz view slices x, with z drawn
+vertically in both. Their slice position follows the main viewer's dims (both ways) or, with
+"Follow cursor", the mouse over the main canvas; a crosshair marks the focus point. Streaming
+refreshes of a layer (``layer.refresh()`` while a reconstruction fills it) reach the copies too.
+
+Everything the views hold is released by :meth:`OrthoViews.close`, called when the widget is
+closed, removed from its dock, or destroyed with the viewer, so the dock can be opened and closed
+repeatedly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+from napari.components import ViewerModel
+from napari.layers import Layer, Vectors
+from napari.qt import QtViewer
+from qtpy.QtCore import QEvent, Qt, QTimer
+from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+
+SYNCED_PROPERTIES = (
+    "contrast_limits", "colormap", "gamma", "opacity", "visible", "blending", "scale",
+    "translate", "interpolation2d",
+)
+CROSS_NAME = "crosshair"
+
+
+def ortho_order(order: tuple[int, ...], sliced_axis_from_end: int) -> tuple[int, ...]:
+    """Roll the main ``dims.order`` so that the view slices another axis, z drawn vertically.
+
+    With the main order ``(..., z, y, x)``: ``sliced_axis_from_end=2`` gives ``(..., y, z, x)``
+    (the xz view), ``1`` gives ``(..., x, z, y)`` (the yz view).
+    """
+    order = list(order)
+    if len(order) < 3:
+        return tuple(order)
+    z, y, x = order[-3:]
+    tail = (y, z, x) if sliced_axis_from_end == 2 else (x, z, y)
+    return (*order[:-3], *tail)
+
+
+def _copy_layer(layer: Layer) -> Layer:
+    """A new layer of the same type sharing ``layer``'s data and display state."""
+    copy = Layer.create(*layer.as_layer_data_tuple())
+    copy.metadata = {**copy.metadata, "ortho_source": id(layer)}
+    return copy
+
+
+class OrthoViews:
+    """The xz / yz viewer models, their canvases and every link to the main viewer."""
+
+    def __init__(self, viewer, parent: QWidget) -> None:
+        self.viewer = viewer
+        self.models = {"xz": ViewerModel(title="xz"), "yz": ViewerModel(title="yz")}
+        self.canvases = {name: QtViewer(model, show_welcome_screen=False)
+                         for name, model in self.models.items()}
+        for canvas in self.canvases.values():
+            canvas.setParent(parent)
+        self.follow_cursor = False
+        self._cursor_point: tuple[float, ...] | None = None
+        self._copies: dict[int, dict[str, Layer]] = {}
+        self._syncing = False
+        self._closed = False
+        self._updating_cross = False
+        self._refresh_pending: set[int] = set()
+        self._refresh_timer = QTimer()
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(50)
+        self._refresh_timer.timeout.connect(self._flush_refresh)
+
+        for layer in viewer.layers:
+            self._add_copies(layer, len(self._copies))
+        self._crosses = {name: self._make_cross(model) for name, model in self.models.items()}
+        layers = viewer.layers.events
+        layers.inserted.connect(self._on_inserted)
+        layers.removed.connect(self._on_removed)
+        layers.moved.connect(self._on_moved)
+        viewer.dims.events.point.connect(self._on_main_point)
+        viewer.dims.events.order.connect(self._on_main_order)
+        viewer.dims.events.ndim.connect(self._on_main_order)
+        for model in self.models.values():
+            model.dims.events.point.connect(self._on_view_point)
+        viewer.mouse_move_callbacks.append(self._on_mouse_move)
+        self._on_main_order()
+        self._on_main_point()
+        for model in self.models.values():
+            model.reset_view()
+
+    # ------------------------------------------------------------------ layers
+    def _add_copies(self, layer: Layer, index: int) -> None:
+        copies = {}
+        for name, model in self.models.items():
+            copy = _copy_layer(layer)
+            model.layers.insert(min(index, self._n_mirrored(model)), copy)
+            copies[name] = copy
+        self._copies[id(layer)] = copies
+        for prop in SYNCED_PROPERTIES:
+            emitter = getattr(layer.events, prop, None)
+            if emitter is not None:
+                emitter.connect(self._on_property)
+        layer.events.data.connect(self._on_data)
+        layer.events.set_data.connect(self._on_refreshed)
+        layer.events.name.connect(self._on_name)
+
+    def _disconnect_layer(self, layer: Layer) -> None:
+        for prop in SYNCED_PROPERTIES:
+            emitter = getattr(layer.events, prop, None)
+            if emitter is not None:
+                emitter.disconnect(self._on_property)
+        layer.events.data.disconnect(self._on_data)
+        layer.events.set_data.disconnect(self._on_refreshed)
+        layer.events.name.disconnect(self._on_name)
+
+    def _n_mirrored(self, model: ViewerModel) -> int:
+        return sum(1 for lay in model.layers if lay.name != CROSS_NAME)
+
+    def _on_inserted(self, event) -> None:
+        self._add_copies(event.value, event.index)
+        self._on_main_order()
+        self._update_cross()
+
+    def _on_removed(self, event) -> None:
+        layer = event.value
+        copies = self._copies.pop(id(layer), {})
+        self._disconnect_layer(layer)
+        for name, copy in copies.items():
+            if copy in self.models[name].layers:
+                self.models[name].layers.remove(copy)
+        self._update_cross()
+
+    def _on_moved(self, event) -> None:
+        order = [id(layer) for layer in self.viewer.layers]
+        for name, model in self.models.items():
+            for position, key in enumerate(order):
+                copy = self._copies.get(key, {}).get(name)
+                if copy is not None and model.layers.index(copy) != position:
+                    model.layers.move(model.layers.index(copy), position)
+
+    def _on_property(self, event) -> None:
+        source = event.source
+        name = event.type
+        for copy in self._copies.get(id(source), {}).values():
+            value = getattr(source, name)
+            if name == "colormap":
+                copy.colormap = source.colormap
+            elif not np.array_equal(np.asarray(getattr(copy, name), dtype=object),
+                                    np.asarray(value, dtype=object)):
+                setattr(copy, name, value)
+        if name in ("scale", "translate"):
+            self._update_cross()
+
+    def _on_data(self, event) -> None:
+        for copy in self._copies.get(id(event.source), {}).values():
+            copy.data = event.source.data
+
+    def _on_name(self, event) -> None:
+        for copy in self._copies.get(id(event.source), {}).values():
+            copy.name = event.source.name
+
+    def _on_refreshed(self, event) -> None:
+        self._refresh_pending.add(id(event.source))
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _flush_refresh(self) -> None:
+        pending, self._refresh_pending = self._refresh_pending, set()
+        for key in pending:
+            for copy in self._copies.get(key, {}).values():
+                copy.refresh(extent=False, thumbnail=False)
+
+    def copies_of(self, layer: Layer) -> dict[str, Layer]:
+        """The xz / yz copies of a main-viewer layer."""
+        return dict(self._copies.get(id(layer), {}))
+
+    # ------------------------------------------------------------------ dims
+    def _on_main_order(self, event=None) -> None:
+        order = tuple(self.viewer.dims.order)
+        for name, model in self.models.items():
+            if model.dims.ndim != self.viewer.dims.ndim:
+                continue
+            model.dims.order = ortho_order(order, 2 if name == "xz" else 1)
+
+    def sliced_axis(self, name: str) -> int | None:
+        """The main-viewer axis the view ``name`` slices (y for xz, x for yz)."""
+        order = self.viewer.dims.order
+        if len(order) < 3:
+            return None
+        return order[-2] if name == "xz" else order[-1]
+
+    def _on_main_point(self, event=None) -> None:
+        if self._syncing:
+            return
+        point = list(self.viewer.dims.point)
+        self._syncing = True
+        try:
+            for name, model in self.models.items():
+                if model.dims.ndim != len(point):
+                    continue
+                target = list(point)
+                axis = self.sliced_axis(name)
+                if self.follow_cursor and self._cursor_point is not None and axis is not None:
+                    target[axis] = self._cursor_point[axis]
+                model.dims.point = tuple(target)
+        finally:
+            self._syncing = False
+        self._update_cross()
+
+    def _on_view_point(self, event) -> None:
+        if self._syncing or self.follow_cursor:
+            self._update_cross()
+            return
+        source = next((m for m in self.models.values() if m.dims is event.source), None)
+        if source is None or source.dims.ndim != self.viewer.dims.ndim:
+            return
+        self._syncing = True
+        try:
+            self.viewer.dims.point = source.dims.point
+            for model in self.models.values():
+                if model is not source and model.dims.ndim == source.dims.ndim:
+                    model.dims.point = source.dims.point
+        finally:
+            self._syncing = False
+        self._update_cross()
+
+    def _on_mouse_move(self, viewer, event) -> None:
+        if not self.follow_cursor or self._closed:
+            return
+        position = tuple(viewer.cursor.position)
+        if len(position) != viewer.dims.ndim:
+            return
+        self._cursor_point = position
+        self._on_main_point()
+
+    def set_follow_cursor(self, follow: bool) -> None:
+        self.follow_cursor = bool(follow)
+        if not follow:
+            self._cursor_point = None
+        self._on_main_point()
+
+    # ------------------------------------------------------------------ crosshair
+    def _make_cross(self, model: ViewerModel, ndim: int | None = None) -> Vectors:
+        ndim = max(2, model.dims.ndim if ndim is None else ndim)
+        cross = Vectors(name=CROSS_NAME, ndim=ndim, vector_style="line",
+                        edge_color="yellow", edge_width=1.0, opacity=0.7)
+        model.layers.append(cross)
+        return cross
+
+    def focus_point(self) -> tuple[float, ...]:
+        """The world point the crosshair marks: the cursor (when followed) or the dims point."""
+        point = list(self.viewer.dims.point)
+        if self.follow_cursor and self._cursor_point is not None:
+            for name in self.models:
+                axis = self.sliced_axis(name)
+                if axis is not None:
+                    point[axis] = self._cursor_point[axis]
+        return tuple(point)
+
+    def _update_cross(self) -> None:
+        if self._closed or self._updating_cross:
+            return
+        self._updating_cross = True
+        try:
+            self._draw_cross()
+        finally:
+            self._updating_cross = False
+
+    def _draw_cross(self) -> None:
+        layers = [lay for lay in self.viewer.layers]
+        if not layers:
+            return
+        extent = self.viewer.layers.get_extent(layers)
+        step = np.asarray(extent.step, dtype=float)
+        lower, upper = np.asarray(extent.world, dtype=float)
+        point = np.asarray(self.focus_point(), dtype=float)
+        if point.size != step.size:
+            return
+        for name, model in self.models.items():
+            cross = self._crosses[name]
+            if cross.ndim != step.size:
+                model.layers.remove(cross)
+                cross = self._crosses[name] = self._make_cross(model, step.size)
+            displayed = model.dims.displayed
+            vectors = []
+            for axis in displayed:
+                start = point / step
+                start[axis] = lower[axis] / step[axis]
+                direction = np.zeros_like(start)
+                direction[axis] = (upper[axis] - lower[axis]) / step[axis]
+                vectors.append((start, direction))
+            if not np.array_equal(cross.scale, step):
+                cross.scale = step
+            cross.data = np.asarray(vectors, dtype=float)
+            if model.layers.index(cross) != len(model.layers) - 1:
+                model.layers.move(model.layers.index(cross), len(model.layers))
+
+    # ------------------------------------------------------------------ teardown
+    def close(self) -> None:
+        """Disconnect from the main viewer and release both canvases (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._refresh_timer.stop()
+        viewer = self.viewer
+        with contextlib.suppress(ValueError):
+            viewer.mouse_move_callbacks.remove(self._on_mouse_move)
+        for emitter, slot in (
+            (viewer.layers.events.inserted, self._on_inserted),
+            (viewer.layers.events.removed, self._on_removed),
+            (viewer.layers.events.moved, self._on_moved),
+            (viewer.dims.events.point, self._on_main_point),
+            (viewer.dims.events.order, self._on_main_order),
+            (viewer.dims.events.ndim, self._on_main_order),
+        ):
+            emitter.disconnect(slot)
+        for layer in viewer.layers:
+            if id(layer) in self._copies:
+                self._disconnect_layer(layer)
+        self._copies.clear()
+        for canvas in self.canvases.values():
+            canvas.close()
+            canvas.deleteLater()
+        for model in self.models.values():
+            model.layers.clear()
+        self.canvases.clear()
+        self.models.clear()
+        self._crosses.clear()
+
+
+def _close_views(views: OrthoViews) -> None:
+    views.close()
+
+
+class OrthoViewsWidget(QWidget):
+    """Dock with the xz and yz views of the main viewer's layers."""
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.views = OrthoViews(napari_viewer, self)
+        self._was_docked = False
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        for name, canvas in self.views.canvases.items():
+            box = QWidget()
+            box_layout = QVBoxLayout(box)
+            box_layout.setContentsMargins(0, 0, 0, 0)
+            box_layout.addWidget(QLabel(f"{name} view (z vertical)"))
+            box_layout.addWidget(canvas)
+            splitter.addWidget(box)
+        self.follow_cursor = QCheckBox("Follow cursor")
+        self.follow_cursor.setToolTip(
+            "Slice the xz / yz views at the mouse position over the main canvas "
+            "(otherwise at the viewer's current position)")
+        self.follow_cursor.toggled.connect(self.views.set_follow_cursor)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.follow_cursor)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(splitter, 1)
+        self.setMinimumSize(260, 400)
+        self.destroyed.connect(functools.partial(_close_views, self.views))
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ParentChange:
+            if self.parent() is not None:
+                self._was_docked = True
+            elif self._was_docked:  # removed from its dock: release the canvases
+                self.views.close()
+        return super().event(event)
+
+    def closeEvent(self, event) -> None:
+        self.views.close()
+        super().closeEvent(event)

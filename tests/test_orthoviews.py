@@ -1,0 +1,109 @@
+"""The xz / yz views follow the main viewer and can be opened and closed repeatedly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_a2i3dem.widgets.orthoviews import OrthoViewsWidget, ortho_order
+
+
+@pytest.fixture
+def volume(rng) -> np.ndarray:
+    return rng.integers(0, 255, size=(24, 40, 32), dtype=np.uint8)
+
+
+def _close(widget, qtbot) -> None:
+    widget.close()
+    widget.deleteLater()
+    qtbot.wait(50)
+
+
+def test_ortho_order_rolls_the_sliced_axis():
+    assert ortho_order((0, 1, 2), 2) == (1, 0, 2)  # xz: slices y, z vertical
+    assert ortho_order((0, 1, 2), 1) == (2, 0, 1)  # yz: slices x, z vertical
+    assert ortho_order((3, 0, 1, 2), 2) == (3, 1, 0, 2)
+    assert ortho_order((0, 1), 2) == (0, 1)
+
+
+def test_views_follow_a_dims_change(make_napari_viewer, qtbot, volume):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(volume, name="iso", scale=(15, 15, 15))
+    widget = OrthoViewsWidget(viewer)
+    views = widget.views
+    xz, yz = views.models["xz"], views.models["yz"]
+    assert xz.dims.order == (1, 0, 2) and yz.dims.order == (2, 0, 1)
+    assert xz.dims.displayed == (0, 2) and yz.dims.displayed == (0, 1)
+
+    viewer.dims.set_current_step(1, 17)
+    viewer.dims.set_current_step(2, 5)
+    copies = views.copies_of(layer)
+    assert xz.dims.current_step[1] == 17 and yz.dims.current_step[2] == 5
+    np.testing.assert_array_equal(copies["xz"]._slice.image.raw, volume[:, 17, :])
+    np.testing.assert_array_equal(copies["yz"]._slice.image.raw, volume[:, :, 5])
+
+    # both ways: scrolling the xz view moves the main viewer
+    xz.dims.set_current_step(1, 30)
+    assert viewer.dims.current_step[1] == 30 and yz.dims.current_step[1] == 30
+
+    # display properties and in-place data updates reach the copies
+    layer.contrast_limits = (10, 100)
+    assert copies["xz"].contrast_limits == [10, 100]
+    volume[:, 30, :] = 7
+    layer.refresh()
+    qtbot.waitUntil(lambda: (copies["xz"]._slice.image.raw == 7).all(), timeout=2000)
+
+    # the crosshair marks the focus point in the xz view
+    cross = views._crosses["xz"]
+    assert cross.data.shape == (2, 2, 3)
+    np.testing.assert_allclose(cross.data[0, 0, 1] * cross.scale[1], viewer.dims.point[1])
+    _close(widget, qtbot)
+
+
+def test_follow_cursor_slices_at_the_mouse(make_napari_viewer, qtbot, volume):
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, scale=(1, 1, 1))
+    widget = OrthoViewsWidget(viewer)
+    widget.follow_cursor.setChecked(True)
+    viewer.cursor.position = (3.0, 12.0, 21.0)
+    widget.views._on_mouse_move(viewer, None)
+    assert widget.views.models["xz"].dims.point[1] == 12.0
+    assert widget.views.models["yz"].dims.point[2] == 21.0
+    assert viewer.dims.point[1] != 12.0 or viewer.dims.point[2] != 21.0
+    widget.follow_cursor.setChecked(False)
+    assert widget.views.models["xz"].dims.point[1] == viewer.dims.point[1]
+    _close(widget, qtbot)
+
+
+def test_layers_added_and_removed_are_mirrored(make_napari_viewer, qtbot, volume):
+    viewer = make_napari_viewer()
+    widget = OrthoViewsWidget(viewer)
+    first = viewer.add_image(volume, name="first")
+    viewer.add_image(volume[::-1].copy(), name="second")
+    names = [lay.name for lay in widget.views.models["xz"].layers]
+    assert names == ["first", "second", "crosshair"]
+    viewer.layers.move(1, 0)
+    assert [lay.name for lay in widget.views.models["yz"].layers][:2] == ["second", "first"]
+    first.name = "renamed"
+    viewer.layers.remove("second")
+    assert [lay.name for lay in widget.views.models["yz"].layers] == ["renamed", "crosshair"]
+    _close(widget, qtbot)
+
+
+def test_open_close_repeatedly_as_a_dock(make_napari_viewer, qtbot, volume):
+    viewer = make_napari_viewer()
+    viewer.add_image(volume)
+    for _ in range(3):
+        widget = OrthoViewsWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Orthogonal views")
+        viewer.dims.set_current_step(1, 3)
+        viewer.window.remove_dock_widget(widget)
+        assert widget.views._closed and not widget.views.canvases
+        widget.deleteLater()
+        qtbot.wait(20)
+    assert viewer.mouse_move_callbacks == []
+    viewer.dims.set_current_step(1, 9)  # nothing left listening breaks the viewer
+    keep = OrthoViewsWidget(viewer)
+    viewer.window.add_dock_widget(keep, name="Orthogonal views")
+    viewer.dims.set_current_step(0, 4)
+    assert keep.views.models["xz"].dims.current_step[0] == 4
