@@ -103,7 +103,7 @@ def sample_count(fine_length: int, ratio: float) -> int:
 def _interpolation_matrix(n_in: int, ratio: float, n_out: int) -> np.ndarray:
     coords = np.arange(n_out, dtype=np.float64) / ratio
     if n_in == 1:
-        return np.ones((n_out, 1))
+        return _finish(np.ones((n_out, 1)))
     order = min(3, n_in - 1)
     matrix = np.empty((n_out, n_in))
     basis = np.zeros(n_in)
@@ -111,8 +111,7 @@ def _interpolation_matrix(n_in: int, ratio: float, n_out: int) -> np.ndarray:
         basis[:] = 0.0
         basis[k] = 1.0
         matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
-    matrix.setflags(write=False)
-    return matrix
+    return _finish(matrix)
 
 
 def interpolation_matrix(n_in: int, ratio: float, n_out: int | None = None) -> np.ndarray:
@@ -128,10 +127,27 @@ def interpolation_matrix(n_in: int, ratio: float, n_out: int | None = None) -> n
     return _interpolation_matrix(int(n_in), float(ratio), n_out)
 
 
+#: Below this many multiply-adds a plain (single-threaded) loop beats BLAS, whose worker threads
+#: cost far more than the work for patch-sized problems and stall badly on a busy machine.
+_BLAS_MIN_WORK = 20_000_000
+
+
 def _apply_along_axis(matrix: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     moved = np.moveaxis(np.asarray(x, dtype=np.float32), axis, 0)
-    out = np.tensordot(matrix.astype(np.float32), moved, axes=(1, 0))
+    matrix = matrix.astype(np.float32)
+    if matrix.size * (moved.size // max(1, moved.shape[0])) < _BLAS_MIN_WORK:
+        out = np.einsum("ij,j...->i...", matrix, moved, optimize=False)
+    else:
+        out = np.tensordot(matrix, moved, axes=(1, 0))
     return np.moveaxis(out, 0, axis)
+
+
+def _finish(matrix: np.ndarray) -> np.ndarray:
+    """Zero the far tails of spline weights (below 1e-12: numerically nil, and as float32
+    subnormals they slow some CPUs down) and make the cached matrix read-only."""
+    matrix[np.abs(matrix) < 1e-12] = 0.0
+    matrix.setflags(write=False)
+    return matrix
 
 
 def upsample_axis(x: np.ndarray, ratio: float, axis: int = 0,
@@ -186,8 +202,7 @@ def _sampling_matrix(n_fine: int, ratio: float) -> np.ndarray:
         basis[:] = 0.0
         basis[k] = 1.0
         matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
-    matrix.setflags(write=False)
-    return matrix
+    return _finish(matrix)
 
 
 def sampling_matrix(n_fine: int, ratio: float) -> np.ndarray:
