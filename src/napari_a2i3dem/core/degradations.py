@@ -147,15 +147,16 @@ def _default_artefacts() -> dict[str, Artefact]:
 class DegradationConfig:
     """Everything that turns a clean xy patch into a synthetic axial input (serialisable).
 
-    ``profile`` is the slice profile; unless ``fixed_profile`` its ``width`` is replaced for each
-    pair by a value drawn from ``profile_width`` (in units of the section spacing), which makes the
+    ``profile`` is the slice profile (its width is the centre of ``profile_width`` by default);
+    unless ``fixed_profile`` its ``width`` is replaced for each pair by a value drawn from
+    ``profile_width`` (in units of the section spacing), which makes the
     network robust to the unknown section thickness. The defaults (box profile of 0.4-1.2 section
     spacings, noise of 0.5-3 % of the intensity range, frequent section drift and scan-line
     offsets) gave the closest axial and lateral spectra on the ssTEM and FIB-SEM volumes we tried
     (docs/degradation.md).
     """
 
-    profile: SliceProfile = field(default_factory=lambda: SliceProfile("box", 1.0))
+    profile: SliceProfile = field(default_factory=lambda: SliceProfile("box", 0.8))
     profile_width: Range = (0.4, 1.2)
     fixed_profile: bool = False
     noise: NoiseSettings = field(default_factory=NoiseSettings)

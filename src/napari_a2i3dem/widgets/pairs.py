@@ -9,6 +9,7 @@ are published as ``plugin_state(viewer).extra["degradation"]`` (a plain dict) fo
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.layers import Image
@@ -38,7 +39,7 @@ from ..core.degradations import (
     NoiseSettings,
 )
 from ..core.errors import A2IError
-from ..core.spectral import draw_spectra, suggest_defaults
+from ..core.spectral import suggest_defaults
 from ._pairs_preview import PairsPreviewEngine, Preview
 from ._shared import plugin_state
 
@@ -46,7 +47,7 @@ LAYER_NAMES = ("pairs: clean xy patch", "pairs: synthetic input", "pairs: real x
 #: Upper end of each strength slider.
 STRENGTH_MAX = {"misalignment": 3.0, "smear": 8.0, "dust": 1.0, "drift": 0.3, "stripes": 0.1,
                 "missing": 1.0}
-DEBOUNCE_MS = 150
+DEBOUNCE_MS = 100
 
 
 def _range_slider(low: float, high: float, value: tuple[float, float],
@@ -56,6 +57,44 @@ def _range_slider(low: float, high: float, value: tuple[float, float],
     slider.setDecimals(decimals)
     slider.setValue(tuple(float(v) for v in value))
     return slider
+
+
+class SpectraCanvas(FigureCanvasQTAgg):
+    """The axial spectra plot; its lines are created once and only their data change."""
+
+    LABELS = ("real xz/yz (cubic)", "synthetic input", "acquisition only", "clean xy")
+
+    def __init__(self, parent=None) -> None:
+        figure = Figure(figsize=(4.0, 2.8))
+        super().__init__(figure)
+        self.setParent(parent)
+        self.axes = figure.add_subplot()
+        styles = (dict(color="k", lw=2), dict(color="tab:red", lw=1.5),
+                  dict(color="tab:blue", lw=1, ls="--"), dict(color="tab:green", lw=1, ls=":"))
+        self.lines = [self.axes.semilogy([], [], label=label, **style)[0]
+                      for label, style in zip(self.LABELS, styles, strict=True)]
+        self.nyquist = self.axes.axvline(0.25, color="0.5", lw=0.8)
+        self.axes.set_xlim(0, 0.5)
+        self.axes.set_xlabel("frequency along sections (cycles/pixel)", fontsize=8)
+        self.axes.set_ylabel("power", fontsize=8)
+        self.axes.tick_params(labelsize=7)
+        self.legend = self.axes.legend(fontsize=7, loc="lower left")
+        figure.tight_layout()
+
+    def show_comparison(self, comparison) -> None:
+        f = comparison.freqs[1:]
+        curves = (comparison.real, comparison.degraded, comparison.acquisition_only,
+                  comparison.clean)
+        for line, curve in zip(self.lines, curves, strict=True):
+            line.set_data(f, curve[1:])
+        texts = self.legend.get_texts()
+        texts[1].set_text(f"synthetic input ({comparison.distance_db:.2f} dB)")
+        texts[2].set_text(f"acquisition only ({comparison.acquisition_only_db:.2f} dB)")
+        self.nyquist.set_xdata([0.5 / comparison.ratio] * 2)
+        positive = np.concatenate([c[1:][c[1:] > 0] for c in curves])
+        if positive.size:
+            self.axes.set_ylim(positive.min() / 2, positive.max() * 2)
+        self.draw_idle()
 
 
 class ArtefactControls(QWidget):
@@ -148,7 +187,7 @@ class TrainingPairsWidget(QWidget):
         self.profile_width.setToolTip("section thickness in units of the section spacing "
                                       "(drawn per pair from this range)")
         form.addRow("Profile width", self.profile_width)
-        self.fixed_profile = QCheckBox("fixed width (lower end)")
+        self.fixed_profile = QCheckBox("fixed width (centre of the range)")
         form.addRow("", self.fixed_profile)
         layout.addLayout(form)
 
@@ -190,8 +229,7 @@ class TrainingPairsWidget(QWidget):
         row.addWidget(self.force)
         layout.addLayout(row)
 
-        self.figure = Figure(figsize=(4.0, 2.8), layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas = SpectraCanvas(self)
         self.canvas.setMinimumHeight(220)
         layout.addWidget(self.canvas)
         self.agreement_label = QLabel("")
@@ -223,7 +261,7 @@ class TrainingPairsWidget(QWidget):
         """The degradation the controls describe."""
         low, high = self.profile_width.value()
         return DegradationConfig(
-            profile=SliceProfile(self.profile_kind.currentText(), float(low)),
+            profile=SliceProfile(self.profile_kind.currentText(), (low + high) / 2.0),
             profile_width=(low, high),
             fixed_profile=self.fixed_profile.isChecked(),
             noise=NoiseSettings(kind=self.noise_kind.currentText(),
@@ -366,9 +404,7 @@ class TrainingPairsWidget(QWidget):
             return
         self.last_preview = preview
         self._update_layers(preview)
-        self.figure.clear()
-        draw_spectra(self.figure.add_subplot(), preview.comparison)
-        self.canvas.draw_idle()
+        self.canvas.show_comparison(preview.comparison)
         c = preview.comparison
         self.agreement_label.setText(
             f"real vs synthetic spectra (dB, lower is closer): axial {c.distance_db:.2f} "
@@ -394,8 +430,10 @@ class TrainingPairsWidget(QWidget):
                 self.layers[name] = layer
             else:
                 layer.data = image
-            layer.scale = scale
-            layer.translate = (0.0, offset)
+            if tuple(layer.scale) != scale:
+                layer.scale = scale
+            if tuple(layer.translate) != (0.0, offset):
+                layer.translate = (0.0, offset)
             offset += image.shape[1] * scale[1] + gap
 
     # ------------------------------------------------------------------------------ teardown
