@@ -17,5 +17,5 @@ def make_sample_stack() -> list[tuple]:
         "sample": {"seed": 0, "truth_spacing": (sample.TRUTH_SPACING_NM,) * 3,
                    "ratio": sample.SAMPLE_RATIO},
     }
-    name = "A2I-3DEM sample (45 x 15 x 15 nm)"
+    name = "A2I-3DEM sample"
     return [(data, {"name": name, "scale": spacing, "metadata": metadata}, "image")]

@@ -51,6 +51,7 @@ def _spin(tooltip: str) -> QDoubleSpinBox:
     spin.setSuffix(" nm")
     spin.setKeyboardTracking(True)
     spin.setToolTip(tooltip)
+    spin.setMinimumWidth(120)
     return spin
 
 
