@@ -78,16 +78,19 @@ class TrainingPlan:
                            seed=self.seed, **self.extra)
 
 
-def measure_training_speed(stack, ratio: float, plan: TrainingPlan, probe_steps: int = 4) -> float:
+def measure_training_speed(stack, ratio: float, plan: TrainingPlan, probe_steps: int = 8,
+                           warmup_steps: int = 2) -> float:
     """Training steps per second of ``plan`` on this machine, from a short throw-away run."""
     config = replace(plan, extra={**plan.extra, "validation_count": 1, "validation_every": 10**6,
-                                  "preview_every": 10**6}).config(probe_steps + 1)
+                                  "preview_every": 10**6}).config(warmup_steps + probe_steps)
     trainer = Trainer(stack, ratio=ratio, degradation=plan.degradation, config=config)
     started = None
     for event in trainer.run():
-        if isinstance(event, StepProgress) and event.step == 1:
-            started = time.perf_counter()      # the first step pays for warm-up
-        elif isinstance(event, StepProgress) and event.step == probe_steps + 1 and started:
+        if not isinstance(event, StepProgress):
+            continue
+        if event.step == warmup_steps:        # the first steps pay for warm-up
+            started = time.perf_counter()
+        elif event.step == warmup_steps + probe_steps and started is not None:
             return probe_steps / max(time.perf_counter() - started, 1e-6)
     raise RuntimeError("the probe training run ended before it could be timed")
 
@@ -96,27 +99,49 @@ def train_model(stack, *, ratio: float, spacing: tuple[float, float, float] | No
                 plan: TrainingPlan, model_path: str | Path,
                 on_event: Callable[[TrainingEvent], None] | None = None,
                 ) -> TrainingFinished:
-    """Train on ``stack``'s own xy planes and save the best model to ``model_path``."""
-    steps = plan.steps
-    if plan.seconds is not None:
-        rate = measure_training_speed(stack, ratio, plan)
-        steps = max(10, int(rate * plan.seconds))
-    if steps is None:
+    """Train on ``stack``'s own xy planes and save the best model to ``model_path``.
+
+    With a time budget (``plan.seconds``) the run length comes from a probe of this machine's
+    speed; if the machine turns out faster (another job finished), the run is extended from its
+    checkpoint to fill the budget, and if slower it is cancelled at the deadline (the best
+    model so far is kept). The CPU is often shared, so the first estimate alone is not enough.
+    """
+    if plan.seconds is None and plan.steps is None:
         raise InputError("give the training either a number of steps or a time budget")
-    trainer = Trainer(stack, ratio=ratio, spacing=spacing, degradation=plan.degradation,
-                      config=plan.config(steps), model_path=model_path)
-    deadline = math.inf if plan.seconds is None else time.perf_counter() + 1.2 * plan.seconds
-    finished = None
-    for event in trainer.run():
-        if on_event is not None:
-            on_event(event)
-        if isinstance(event, TrainingFinished):
-            finished = event
-        elif time.perf_counter() > deadline and not trainer.cancel_requested:
-            trainer.cancel()
-    if finished is None or finished.model_path is None:
-        raise RuntimeError("training ended without saving a model")
-    return finished
+    budget_start = time.perf_counter()
+    if plan.seconds is None:
+        steps, deadline = int(plan.steps), math.inf
+    else:
+        rate = measure_training_speed(stack, ratio, plan)
+        deadline = budget_start + plan.seconds
+        steps = max(10, int(rate * (deadline - time.perf_counter())))
+    resume_from: Path | None = None
+    while True:
+        trainer = Trainer(stack, ratio=ratio, spacing=spacing, degradation=plan.degradation,
+                          config=plan.config(steps), model_path=model_path,
+                          resume_from=resume_from)
+        chunk_start, first_step = time.perf_counter(), None
+        finished = None
+        for event in trainer.run():
+            if first_step is None:
+                first_step = event.step
+            if on_event is not None:
+                on_event(event)
+            if isinstance(event, TrainingFinished):
+                finished = event
+            elif time.perf_counter() > deadline and not trainer.cancel_requested:
+                trainer.cancel()
+        if finished is None or finished.model_path is None:
+            raise RuntimeError("training ended without saving a model")
+        remaining = deadline - time.perf_counter()
+        if finished.reason != "completed" or not math.isfinite(deadline) \
+                or finished.checkpoint_path is None:
+            return finished
+        rate = (finished.step - (first_step or 0)) / max(time.perf_counter() - chunk_start, 1e-6)
+        more = int(0.9 * rate * remaining)
+        if more < max(10, steps // 20):
+            return finished
+        resume_from, steps = finished.checkpoint_path, finished.step + more
 
 
 def reconstruct_isotropic(stack, model, ratio: float, *, device: str = "auto",

@@ -1,0 +1,96 @@
+"""benchmarks/quality.py: its alignment of acquisitions with the truth, and a smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_a2i3dem.core.evaluation import aligned_truth_planes
+from napari_a2i3dem.core.pipeline import interpolate_z
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def ramp_volume(depth=90, size=16):
+    """A truth whose value is a smooth function of z only (plus lateral structure): 2z + 5."""
+    z = np.arange(depth, dtype=np.float32)[:, None, None]
+    lateral = np.random.default_rng(0).random((1, size, size)).astype(np.float32)
+    return 2.0 * z + 5.0 + lateral
+
+
+@pytest.mark.parametrize("kind", ["decimate", "thick_sections"])
+def test_acquisitions_line_up_with_the_truth(quality, kind):
+    truth = ramp_volume()
+    acquisition = getattr(quality, kind)(truth, 3)
+    if kind == "decimate":
+        np.testing.assert_array_equal(acquisition.stack, truth[::3])
+        assert acquisition.offset == 0 and acquisition.profile.kind == "none"
+    else:
+        assert acquisition.stack.shape[0] == 30
+        np.testing.assert_allclose(acquisition.stack[4], truth[12:15].mean(axis=0), rtol=1e-6)
+        assert acquisition.offset == 1 and acquisition.profile.kind == "box"
+    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
+                                    truth.shape[0])
+    # Interpolation reproduces a linear ramp in z exactly away from the ends (the cubic spline's
+    # mirror boundary fades by 0.27 per section), so any misalignment of reconstruction and
+    # truth planes would show as an offset of 2 per plane.
+    for method in ("linear", "cubic"):
+        volume = interpolate_z(acquisition.stack, 3, method)[rec]
+        interior = slice(24, -24)
+        np.testing.assert_allclose(volume[interior], truth[ref][interior], atol=2e-3)
+    assert rec.stop - rec.start == ref.stop - ref.start
+
+
+def test_aligned_planes_stop_at_the_last_section():
+    assert aligned_truth_planes(84, 3, 0, 250) == (slice(0, 250), slice(0, 250))
+    assert aligned_truth_planes(83, 3, 1, 250) == (slice(0, 247), slice(1, 248))
+    with pytest.raises(ValueError, match="between truth planes"):
+        aligned_truth_planes(10, 2, 0.5, 20)
+
+
+def test_markdown_section_is_replaced_not_duplicated(quality, tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nSpeed table by someone else.\n")
+    quality.update_markdown(doc, "<!-- quality:start -->\nfirst\n<!-- quality:end -->")
+    quality.update_markdown(doc, "<!-- quality:start -->\nsecond\n<!-- quality:end -->")
+    text = doc.read_text()
+    assert "Speed table by someone else." in text
+    assert "second" in text and "first" not in text
+    assert text.count("<!-- quality:start -->") == 1
+
+
+@pytest.mark.slow
+def test_smoke_run_on_a_tiny_crop(quality, shared_data, tmp_path):
+    out, report = tmp_path / "docs", tmp_path / "quality.json"
+    code = quality.main(["--data", str(shared_data), "--crop", "40", "--steps", "2",
+                         "--real", "cremi_sample.tif", "--out", str(out), "--json", str(report)])
+    assert code == 0
+    payload = json.loads(report.read_text())
+    decimation, thick = payload["fibsem"]["decimation"], payload["fibsem"]["thick_sections"]
+    assert decimation["truth_planes"] == [0, 40] and thick["truth_planes"] == [1, 38]
+    for result in (decimation, thick):
+        assert set(result["scores"]) == {"nearest", "linear", "cubic", "A2I-3DEM"}
+        cubic, nearest = result["scores"]["cubic"], result["scores"]["nearest"]
+        assert cubic["psnr"] > nearest["psnr"]          # real EM: cubic beats nearest
+        assert 0 < cubic["ssim"] <= 1 and cubic["frc_z_nm"] > 0
+        assert (out / "images" / Path(result["figure"]).name).is_file()
+    real = payload["real"]["cremi_sample.tif"]
+    assert real["ratio"] == pytest.approx(10.0)
+    assert real["cubic"]["anisotropy"] > 1.5   # 40 nm sections vs 4 nm pixels
+    text = (out / "benchmarks.md").read_text()
+    assert "| A2I-3DEM |" in text and "cremi_sample.tif" in text
