@@ -161,3 +161,43 @@ def test_validation_pairs_are_stacked_and_reproducible(rng):
     again, _ = make_validation_pairs(stack, 4.0, patch_size=32, count=6, seed=9)
     torch.testing.assert_close(inputs, again)
     assert (inputs - targets).abs().mean() > 1e-3  # the inputs are degraded
+
+
+@pytest.fixture
+def lazy_tiff(tmp_path, rng, monkeypatch):
+    import tifffile
+
+    from napari_a2i3dem.core import io
+
+    monkeypatch.setattr(io, "LAZY_CHUNK_BYTES", 1)  # one page per chunk: many small file reads
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, em_like_stack(rng, shape=(8, 96, 96)), imagej=True)
+    return io.read_stack(path, lazy=True)
+
+
+def test_forked_workers_reading_one_lazy_tiff_get_the_right_pixels(lazy_tiff):
+    """Forked workers share the lazy TIFF's open file (and its offset); without the dataset's
+    read lock some patches came back with pixels from the wrong place."""
+    assert lazy_tiff.lazy
+    dataset = PatchPairDataset(lazy_tiff.data, 3.0, DegradationConfig.clean(), patch_size=32,
+                               scale=IntensityScale(0.0, 255.0), seed=2, length=400)
+    expected = [dataset[i][1] for i in range(400)]
+    loaded = [t for _, targets in DataLoader(dataset, batch_size=4, num_workers=2)
+              for t in targets]
+    wrong = sum(not torch.equal(a, b) for a, b in zip(expected, loaded, strict=True))
+    assert wrong == 0
+
+
+def test_dataset_on_a_lazy_tiff_pickles_for_spawned_workers(lazy_tiff):
+    import pickle
+
+    dataset = PatchPairDataset(lazy_tiff.data, 3.0, patch_size=32, seed=4, length=6,
+                               scale=IntensityScale(0.0, 255.0))
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert copy.sampler.stack is not lazy_tiff.data  # reopened from the file, not shared
+    for i in range(6):
+        torch.testing.assert_close(copy[i], dataset[i])
+    derived = PatchPairDataset(lazy_tiff.data[:, :64, :64], 3.0, patch_size=32, length=2,
+                               scale=IntensityScale(0.0, 255.0))
+    with pytest.raises(InputError, match="spawn"):
+        pickle.dumps(derived)

@@ -10,11 +10,16 @@ item. With a NumPy array (or a memory-mapped file) DataLoader workers started by
 Linux default) share the parent's pages copy-on-write, so nothing is copied; with ``spawn`` (macOS,
 Windows) the array is pickled into each worker, so prefer a dask or memory-mapped stack there. A
 dask array pickles as its (small) task graph and every worker reads only the chunks its patches
-touch, with dask's synchronous scheduler so no thread pools are started inside workers.
+touch, with dask's synchronous scheduler so no thread pools are started inside workers. Forked
+workers share the open file of a lazy TIFF (and its file offset), so lazy reads hold a lock that
+the workers inherit from the dataset.
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +34,28 @@ from .validation import validate_ratio
 MIN_PATCH, MAX_PATCH = 16, 1024
 
 
-def read_region(stack, z: int, y0: int, x0: int, size: int) -> np.ndarray:
-    """``stack[z, y0:y0+size, x0:x0+size]`` as float32 NumPy, for NumPy or dask stacks."""
+def read_region(stack, z: int, y0: int, x0: int, size: int, lock=None) -> np.ndarray:
+    """``stack[z, y0:y0+size, x0:x0+size]`` as float32 NumPy, for NumPy or dask stacks; a lazy
+    read holds ``lock`` (if given) while it touches the file."""
     region = stack[z, y0:y0 + size, x0:x0 + size]
     if hasattr(region, "compute"):
-        region = region.compute(scheduler="synchronous")
+        with lock if lock is not None else contextlib.nullcontext():
+            region = region.compute(scheduler="synchronous")
     return np.asarray(region, dtype=np.float32)
+
+
+def _is_lazy(stack) -> bool:
+    return hasattr(stack, "compute") and hasattr(stack, "__dask_graph__")
+
+
+def _bare_lazy_source(stack):
+    """The file of a lazy stack exactly as :func:`~.io.read_stack` returned it (not sliced or
+    computed from), else ``None``."""
+    from .io import source_of
+
+    layers = getattr(stack.__dask_graph__(), "layers", {})
+    bare = all(name in (stack.name, f"original-{stack.name}") for name in layers)
+    return source_of(stack) if bare else None
 
 
 def is_flat(patch: np.ndarray, *, min_std: float, max_constant_fraction: float = 0.5) -> bool:
@@ -84,6 +105,10 @@ class PatchSampler:
                 f"choose a patch size of at most {min(shape[1], shape[2])}"
             )
         self.stack = stack
+        # Forked DataLoader workers inherit the open file of a lazy (tifffile/zarr) stack and would
+        # share its file offset: concurrent seek+read pairs then return wrong pixels. One lock,
+        # created here and inherited by the workers, serialises the (short) reads.
+        self._read_lock = multiprocessing.get_context().Lock() if _is_lazy(stack) else None
         self.patch_size = patch_size
         self.scale = scale or IntensityScale.from_stack(stack)
         self.min_std = float(min_std)
@@ -92,6 +117,38 @@ class PatchSampler:
     @property
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.stack.shape)  # type: ignore[return-value]
+
+    def __getstate__(self) -> dict:
+        """Pickling for ``spawn`` workers: a lazy TIFF stack holds an open file, which cannot be
+        pickled; it travels as its path and each worker opens the file itself (and needs no
+        read lock)."""
+        state = self.__dict__.copy()
+        # only forked processes share a file; a pickled copy reads through its own
+        state["_read_lock"] = None
+        if _is_lazy(self.stack):
+            try:
+                pickle.dumps(self.stack)
+            except Exception as exc:
+                path = _bare_lazy_source(self.stack)
+                if path is None:
+                    raise InputError(
+                        "this lazy stack cannot be sent to worker processes started with "
+                        "'spawn'; use num_workers=0, the 'fork' start method, or a NumPy stack"
+                    ) from exc
+                state["stack"] = None
+                state["_reopen"] = (str(path), tuple(self.stack.shape))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        reopen = state.pop("_reopen", None)
+        self.__dict__.update(state)
+        if reopen is not None:
+            from .io import read_stack
+
+            path, shape = reopen
+            self.stack = read_stack(path, lazy=True).data
+            if tuple(self.stack.shape) != tuple(shape):
+                raise InputError(f"{path} changed on disk while training pairs were being made")
 
     def locate(self, rng: np.random.Generator) -> PatchLocation:
         """A random patch position (not checked for flatness)."""
@@ -102,7 +159,8 @@ class PatchSampler:
 
     def read(self, loc: PatchLocation) -> np.ndarray:
         """The patch at ``loc`` in network units (float32)."""
-        return self.scale.normalize(read_region(self.stack, loc.z, loc.y, loc.x, loc.size))
+        return self.scale.normalize(
+            read_region(self.stack, loc.z, loc.y, loc.x, loc.size, self._read_lock))
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, PatchLocation]:
         """A non-flat patch (network units) and where it came from; raises after
