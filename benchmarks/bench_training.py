@@ -32,7 +32,11 @@ DOCS = ROOT / "docs" / "training.md"
 CURVE_PNG = ROOT / "docs" / "images" / "training_curve.png"
 
 from napari_a2i3dem.core.sample import make_sample_stack  # noqa: E402
-from napari_a2i3dem.core.training import TrainConfig, Trainer  # noqa: E402
+from napari_a2i3dem.core.training import (  # noqa: E402
+    TrainConfig,
+    Trainer,
+    recommended_patch_size,
+)
 from napari_a2i3dem.core.training_events import (  # noqa: E402
     StepProgress,
     TrainingFinished,
@@ -40,7 +44,7 @@ from napari_a2i3dem.core.training_events import (  # noqa: E402
     ValidationResult,
 )
 
-SPEED_STEPS = {"tiny": 30, "small": 10, "base": 4}
+SPEED_STEPS = {"tiny": 30, "small": 10, "base": 2}
 
 
 def machine() -> dict:
@@ -71,10 +75,11 @@ def timed_run(config: TrainConfig) -> dict:
             "num_workers": config.resolved_workers(torch.device("cpu"))}
 
 
-def bench_speed(batch: int, patch: int) -> dict:
+def bench_speed(batch: int, patch: int | None) -> dict:
     out = {}
     for preset, steps in SPEED_STEPS.items():
-        config = TrainConfig(preset=preset, steps=steps, batch_size=batch, patch_size=patch,
+        size = patch or recommended_patch_size(preset)
+        config = TrainConfig(preset=preset, steps=steps, batch_size=batch, patch_size=size,
                              device="cpu", validation_every=10_000, preview_every=10_000,
                              validation_count=8)
         out[preset] = timed_run(config)
@@ -85,7 +90,7 @@ def bench_speed(batch: int, patch: int) -> dict:
 def bench_workers(batch: int, patch: int) -> dict:
     out = {}
     for workers in (0, 1, 2):
-        config = TrainConfig(preset="tiny", steps=30, batch_size=batch, patch_size=patch,
+        config = TrainConfig(preset="tiny", steps=30, batch_size=batch, patch_size=patch or 64,
                              device="cpu", num_workers=workers, validation_every=10_000,
                              preview_every=10_000, validation_count=8)
         out[str(workers)] = timed_run(config)
@@ -160,9 +165,10 @@ def plot_curve(result: dict) -> None:
 def render(results: dict) -> dict[str, str]:
     blocks = {}
     if "speed" in results:
-        rows = ["| preset | parameters | steps/s | s/step | set-up (s) |", "|---|---|---|---|---|"]
+        rows = ["| preset | parameters | patch | steps/s | s/step | set-up (s) |",
+                "|---|---|---|---|---|---|"]
         for preset, r in results["speed"].items():
-            rows.append(f"| {preset} | {r['parameters'] / 1e6:.2f} M | "
+            rows.append(f"| {preset} | {r['parameters'] / 1e6:.2f} M | {r['patch_size']} | "
                         f"{r['steps_per_second']:.2f} | {1 / r['steps_per_second']:.2f} | "
                         f"{r['setup_seconds']:.1f} |")
         blocks["speed"] = "\n".join(rows)
@@ -210,8 +216,8 @@ def main() -> None:
     parser.add_argument("what", choices=("speed", "workers", "curve", "lr", "all", "docs"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--patch", type=int, default=64)
-    parser.add_argument("--curve-steps", type=int, default=300)
+    parser.add_argument("--patch", type=int, help="default: 64 (128 for base)")
+    parser.add_argument("--curve-steps", type=int, default=240)
     parser.add_argument("--lr-steps", type=int, default=120)
     parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 5e-4, 1e-3, 2e-3, 4e-3])
     parser.add_argument("--write-docs", action="store_true")

@@ -9,16 +9,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.acquisition import SliceProfile
 from ..core.checkpoint import checkpoint_path_for
 from ..core.degradations import DegradationConfig
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
-from ..core.training import DEFAULT_LEARNING_RATES, TrainConfig, Trainer
+from ..core.io import read_stack, resolve_spacing
+from ..core.training import (
+    DEFAULT_LEARNING_RATES,
+    TrainConfig,
+    Trainer,
+    recommended_patch_size,
+)
 from ..core.training_events import (
     StepProgress,
     TrainingFinished,
@@ -61,8 +67,8 @@ def register(subparsers) -> None:
                    help=f"total optimisation steps (default {defaults.steps})")
     p.add_argument("--batch", type=positive_int, default=defaults.batch_size,
                    help=f"pairs per step (default {defaults.batch_size})")
-    p.add_argument("--patch", type=positive_int, default=defaults.patch_size,
-                   help=f"patch size M in pixels (default {defaults.patch_size})")
+    p.add_argument("--patch", type=positive_int,
+                   help="patch size M in pixels (default 64, 128 for the base preset)")
     p.add_argument("--lr", type=positive_float,
                    help="peak learning rate after warm-up (default by preset: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
@@ -97,8 +103,6 @@ def _check_paths(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import read_stack, resolve_spacing
-
     _check_paths(args)
     loaded = read_stack(args.stack)
     loaded.require_volume()
@@ -107,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
     defaults = TrainConfig()
     config = TrainConfig(
         preset=args.preset or defaults.preset, steps=args.steps, batch_size=args.batch,
-        patch_size=args.patch, lr=args.lr, device=args.device, seed=args.seed,
+        patch_size=args.patch or recommended_patch_size(args.preset or defaults.preset),
+        lr=args.lr, device=args.device, seed=args.seed,
         num_workers=args.workers, checkpoint_every=args.checkpoint_every,
         validation_every=args.validate_every, log_every=1)
-    degradation = DegradationConfig(profile=SliceProfile(kind=args.profile))
+    default = DegradationConfig()
+    degradation = replace(default, profile=replace(default.profile, kind=args.profile))
     trainer = Trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
                       config=config, model_path=args.out, resume_from=args.resume,
                       checkpoint_path=checkpoint_path_for(args.out))

@@ -184,6 +184,12 @@ def _pairs_api():
     return degradations, patches
 
 
+def recommended_patch_size(preset: str) -> int:
+    """64, or the preset's padding multiple if larger (smaller patches are padded up to it, so
+    the extra pixels would cost compute without adding data): 64 for tiny/small, 128 for base."""
+    return max(64, int(_model_api().preset(preset).size_multiple))
+
+
 def quality_metrics(prediction: np.ndarray, target: np.ndarray) -> QualityMetrics:
     """L1, PSNR and SSIM of (N, M, M) patches in network units (data range 1).
 
@@ -348,7 +354,8 @@ class Trainer:
         schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         amp_dtype = autocast_dtype(device) if cfg.mixed_precision else None
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+        scaler = torch.amp.GradScaler("cuda" if device.type == "cuda" else "cpu",
+                                      enabled=amp_dtype == torch.float16)
 
         self._loss_history: list[tuple[int, float]] = []
         self._validation_history: list[ValidationResult] = []

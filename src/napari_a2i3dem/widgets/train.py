@@ -34,7 +34,7 @@ from qtpy.QtWidgets import (
 from ..core.devices import available_devices
 from ..core.errors import A2IError, InputError
 from ..core.model import PRESETS
-from ..core.training import TrainConfig, Trainer
+from ..core.training import TrainConfig, Trainer, recommended_patch_size
 from ..core.training_events import (
     CheckpointSaved,
     Paused,
@@ -113,6 +113,7 @@ class TrainWidget(QWidget):
         self.preset_combo = QComboBox()
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.setCurrentText(defaults.preset)
+        self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
         self.steps_spin = self._spin(1, 1_000_000, defaults.steps)
         self.batch_spin = self._spin(1, 512, defaults.batch_size)
         self.patch_spin = self._spin(16, 1024, defaults.patch_size)
@@ -223,6 +224,10 @@ class TrainWidget(QWidget):
             self.ratio_spin.setValue(ratio_from_spacing(spacing))
         except A2IError:
             self.ratio_spin.setValue(spacing[0] / ((spacing[1] + spacing[2]) / 2.0))
+
+    def _on_preset_changed(self, preset: str) -> None:
+        """Raise the patch size to what the preset pads to anyway (128 for base)."""
+        self.patch_spin.setValue(max(self.patch_spin.value(), recommended_patch_size(preset)))
 
     def _browse_output(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder for the trained model",
