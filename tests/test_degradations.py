@@ -23,6 +23,7 @@ from napari_a2i3dem.core.degradations import (
     apply_missing,
     apply_smear,
     apply_stripes,
+    config_summary,
     make_pair,
     shift_rows,
 )
@@ -322,3 +323,12 @@ def test_make_pair_refuses_bad_input(rng):
         make_pair(np.zeros((16, 16)), 2.0, DegradationConfig(), rng, axis=2)
     with pytest.raises(InputError, match="ratio"):
         make_pair(np.zeros((16, 16)), 0.5, DegradationConfig(), rng)
+
+
+def test_only_keeps_the_named_effects_and_summary_names_them():
+    config = DegradationConfig().only("drift", "noise")
+    assert [n for n, a in config.artefacts.items() if a.enabled] == ["drift"]
+    assert config.noise.kind == DegradationConfig().noise.kind
+    assert DegradationConfig().only("dust").noise.kind == "none"
+    assert config_summary(config) == "box profile width 0.4-1.2, noise poisson_gaussian, drift"
+    assert config_summary(DegradationConfig.clean()).endswith("acquisition only")

@@ -92,3 +92,13 @@ def test_ratio_follows_the_load_widget_state(widget, rng):
     plugin_state(viewer).set_stack(StackSettings("loaded", (50.0, 4.0, 4.0)))
     assert widget.layer_combo.currentText() == "loaded"
     assert widget.ratio.value() == pytest.approx(12.5)
+
+
+def test_multiscale_layer_previews_its_full_resolution_level(widget, qtbot, rng):
+    full = textured_stack(rng, shape=(12, 128, 128))
+    widget.viewer.add_image([full, full[:, ::2, ::2]], name="pyramid", multiscale=True,
+                            scale=(30.0, 10.0, 10.0))
+    widget.patch.setValue(96)
+    wait_for_update(widget, qtbot, 0)
+    assert widget.viewer.layers[LAYER_NAMES[0]].data.shape == (96, 96)
+    assert widget.ratio.value() == pytest.approx(3.0)

@@ -19,7 +19,7 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
-from ..core.degradations import DegradationConfig
+from ..core.degradations import DegradationConfig, config_summary
 from ..core.errors import InputError
 from ..core.io import read_stack, resolve_spacing
 from ..core.patches import PatchPairDataset
@@ -127,6 +127,6 @@ def run(args) -> int:
         degraded, clean, _ = dataset.pair(i)
         out[i, 0], out[i, 1] = degraded, clean
     written = write_pairs(args.out, out, protect=args.stack)
-    print(f"wrote {args.count} pairs of {args.patch} x {args.patch} (ratio {ratio:.4g}, "
-          f"{'acquisition only' if args.clean else 'with degradations'}) to {written}")
+    print(f"wrote {args.count} pairs of {args.patch} x {args.patch} (ratio {ratio:.4g}; "
+          f"{config_summary(config)}) to {written}")
     return 0

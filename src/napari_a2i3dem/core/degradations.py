@@ -394,12 +394,16 @@ def make_pair(patch: np.ndarray, ratio: float, config: DegradationConfig,
 
 def config_summary(config: DegradationConfig) -> str:
     """One line naming what is switched on (for logs and the widget)."""
-    parts = [f"profile {config.profile.kind}"
-             + ("" if config.fixed_profile else f" width {config.profile_width}")]
+    if config.fixed_profile or config.profile.kind in ("none", "custom"):
+        width = f" width {config.profile.width:g}" if config.profile.kind in ("box", "gaussian") \
+            else ""
+    else:
+        width = " width {:g}-{:g}".format(*config.profile_width)
+    parts = [f"{config.profile.kind} profile{width}"]
     if config.noise.kind != "none":
         parts.append(f"noise {config.noise.kind}")
     parts += [name for name, a in config.artefacts.items() if a.enabled and a.probability > 0]
-    return ", ".join(parts)
+    return ", ".join(parts) if len(parts) > 1 else f"{parts[0]}, acquisition only"
 
 
 __all__ = [

@@ -370,7 +370,7 @@ class TrainingPairsWidget(QWidget):
             self.status.setText(str(exc))
             return
         self.state.extra["degradation"] = config.to_dict()
-        data = layer.data
+        data = layer.data[0] if layer.multiscale else layer.data  # full resolution
         key = (id(data), layer.name)
         if key != self._engine_key:
             self._engine, self._engine_key = None, key
