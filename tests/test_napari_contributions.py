@@ -111,7 +111,7 @@ def test_non_volumes_open_unchanged_with_a_notification(make_napari_viewer, tmp_
     assert "RGB" in notes[-1]
 
     hyper = tmp_path / "hyper.tif"
-    tifffile.imwrite(hyper, np.zeros((2, 3, 32, 32), np.uint8))
+    tifffile.imwrite(hyper, np.zeros((2, 3, 32, 32), np.uint8), photometric="minisblack")
     (layer,) = viewer.open(hyper, plugin=PLUGIN)
     assert layer.data.shape == (2, 3, 32, 32)
     assert "4-D" in notes[-1]

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -313,7 +314,7 @@ def _lazy_data(series: list, path: Path):
     arrays = []
     for s in series:
         try:
-            store = s.aszarr(chunkmode="page")
+            store = s.aszarr(level=0, chunkmode="page")
             z = zarr.open_array(store, mode="r")
         except Exception as exc:
             raise StackReadError(f"cannot open {path} lazily: {exc}") from exc
@@ -603,9 +604,10 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
     os.close(fd)
     temp = Path(temp_name)
     try:
-        with open(temp, "wb") as handle:
-            with tifffile.TiffWriter(handle, bigtiff=nbytes > BIGTIFF_THRESHOLD_BYTES,
-                                     imagej=as_imagej, ome=not as_imagej) as tif:
+        bigtiff = nbytes > BIGTIFF_THRESHOLD_BYTES
+        with open(temp, "wb") as handle, _quiet_bigtiff_imagej(bigtiff and as_imagej):
+            with tifffile.TiffWriter(handle, bigtiff=bigtiff, imagej=as_imagej,
+                                     ome=not as_imagej) as tif:
                 planes = _planes(data, dtype, progress)
                 tif.write(planes, shape=shape, dtype=dtype, **options)
             handle.flush()
@@ -617,6 +619,18 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
             temp.unlink()
         raise
     return path
+
+
+@contextlib.contextmanager
+def _quiet_bigtiff_imagej(active: bool) -> Iterator[None]:
+    """ImageJ data over 4 GiB: a BigTIFF with an ImageJ header is what Fiji (Bio-Formats) and
+    tifffile read; silence tifffile's note that it is outside the ImageJ specification."""
+    if not active:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
+        yield
 
 
 def _umask() -> int:
