@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -61,11 +60,11 @@ def test_manifest_is_valid_and_our_commands_import():
     assert manifest.contributions.sample_data[0].key == "anisotropic_em"
 
 
-@pytest.mark.skipif(shutil.which("npe2") is None and sys.platform != "linux",
-                    reason="npe2 command line not installed")
 def test_npe2_validate_command_line_passes():
-    npe2 = shutil.which("npe2") or str(Path(sys.executable).with_name("npe2"))
-    result = subprocess.run([npe2, "validate", PLUGIN], capture_output=True, text=True,
+    npe2 = Path(sys.executable).with_name("npe2")
+    if not npe2.exists():
+        pytest.skip("npe2 command line not installed next to this Python")
+    result = subprocess.run([str(npe2), "validate", PLUGIN], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout.lower()
