@@ -67,6 +67,7 @@ from napari_a2i3dem.core.pipeline import (  # noqa: E402
     train_model,
 )
 from napari_a2i3dem.core.resolution import assess_stack  # noqa: E402
+from napari_a2i3dem.core.training import TrainConfig  # noqa: E402
 from napari_a2i3dem.core.training_events import (  # noqa: E402
     StepProgress,
     TrainingFinished,
@@ -77,10 +78,10 @@ from napari_a2i3dem.core.validation import ratio_from_spacing  # noqa: E402
 PRESETS = {
     # 2 CPU cores: the tiny network; evaluated on a central 128 x 128 lateral crop (all planes),
     # the ssTEM stacks assessed on a central 96 x 96 crop.
-    "cpu": {"network": "tiny", "batch": 8, "patch": 64, "lr": 5e-4, "eval_size": 128,
+    "cpu": {"network": "tiny", "batch": 8, "patch": 64, "lr": None, "eval_size": 128,
             "real_size": 96},
     # A GPU: the paper-sized network on the whole volume.
-    "gpu": {"network": "base", "batch": 16, "patch": 128, "lr": 2e-4, "eval_size": None,
+    "gpu": {"network": "base", "batch": 16, "patch": 128, "lr": None, "eval_size": None,
             "real_size": None},
 }
 # Shares of the training budget: the two FIB-SEM acquisitions, then each real stack.
@@ -294,7 +295,7 @@ def markdown_report(payload: dict) -> str:
              f"Machine: {s['machine']}; device `{s['device']}` (no GPU was available for these "
              "runs).  ",
              f"Network preset `{s['network']}`, batch {s['batch']}, patch {s['patch']}, "
-             f"lr {s['lr']:g}; budget {s['budget']}; seed {s['seed']}. "
+             f"lr {s['lr']}; budget {s['budget']}; seed {s['seed']}. "
              f"Evaluated on {s['eval']}. Wall time {payload['wall_minutes']:.1f} min.", ""]
     for result in payload["fibsem"].values():
         t = result["training"]
@@ -428,7 +429,9 @@ def main(argv=None) -> int:
             "device": args.device if args.device != "auto" else (
                 "cuda" if torch.cuda.is_available() else "cpu"),
             "network": settings["network"], "batch": settings["batch"],
-            "patch": settings["patch"], "lr": settings["lr"], "seed": args.seed,
+            "patch": settings["patch"], "seed": args.seed,
+            "lr": (f"{settings['lr']:g}" if settings["lr"] is not None else
+                   f"{TrainConfig(preset=settings['network']).resolved_lr():g} (preset default)"),
             "budget": (f"{args.steps} steps per run" if args.steps is not None
                        else f"{args.minutes:g} min in total"),
             "eval": ("the whole volume" if eval_size is None else

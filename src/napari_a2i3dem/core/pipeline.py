@@ -66,7 +66,7 @@ class TrainingPlan:
     seconds: float | None = None
     batch_size: int = 8
     patch_size: int = 64
-    lr: float = 5e-4
+    lr: float | None = None              # None: the preset's default
     device: str = "auto"
     seed: int = 0
     degradation: object | None = None     # a DegradationConfig; None: the default one
