@@ -61,25 +61,54 @@ def _sample_indices(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def real_axial_planes(stack, ratio: float, *, scale: IntensityScale, size: int = 128,
-                      blocks: int = 2, seed: int = 0) -> np.ndarray:
-    """Cubic-upsampled xz and yz planes (network units) from ``blocks`` random ``z x size x size``
-    blocks: array ``(2 * blocks * size, round(nz * rho), size)`` with z along axis 1.
+                      blocks: int = 4, seed: int = 0, margin: int = 3) -> np.ndarray:
+    """Cubic-upsampled xz and yz planes (network units, z along axis 1) from ``blocks`` random
+    blocks of ``size x size`` pixels and just enough sections for ``size`` fine rows: an array
+    ``(2 * blocks * size, L, size)`` with ``L = min(size, round(nz * rho))``, each plane starting on
+    a section.
 
-    Reading compact blocks (rather than whole xz planes) keeps lazy (dask) stacks cheap."""
+    Each block reads about ``2 * size / rho + 2 * margin`` sections, never whole xz planes, so
+    lazy (dask) stacks of any depth stay cheap. Within it the window avoids blank (missing)
+    sections where it can -- their broadband power would swamp the average, so the comparison
+    leaves the "missing" artefact out on the synthetic side too -- and keeps ``margin`` sections
+    of context on each side (where the stack has them), as in the full stack's interpolation."""
     ratio = validate_ratio(ratio)
-    _, ny, nx = stack.shape
+    nz, ny, nx = stack.shape
     size = int(min(size, ny, nx))
+    length = min(size, isotropic_length(nz, ratio))
+    needed = min(nz, int(np.ceil((length - 1) / ratio - 1e-9)) + 1)  # sections in the window
+    span = min(nz, 2 * needed + 2 * margin)
     rng = np.random.default_rng(seed)
     planes = []
     for _ in range(int(blocks)):
+        first = int(rng.integers(nz - span + 1))
         y0, x0 = int(rng.integers(ny - size + 1)), int(rng.integers(nx - size + 1))
-        block = stack[:, y0:y0 + size, x0:x0 + size]
+        block = stack[first:first + span, y0:y0 + size, x0:x0 + size]
         if hasattr(block, "compute"):
             block = block.compute(scheduler="synchronous")
-        block = upsample_axis(scale.normalize(block), ratio, axis=0)  # (Z, size, size)
-        planes.append(np.moveaxis(block, 1, 0))  # xz planes: (size_y, Z, size_x)
-        planes.append(np.moveaxis(block, 2, 0))  # yz planes: (size_x, Z, size_y)
+        block = scale.normalize(block)
+        z0 = first + _window_start(block, needed, margin, first, nz, rng)
+        block = upsample_axis(block, ratio, axis=0)  # (Z, size, size)
+        offset = min(round((z0 - first) * ratio), block.shape[0] - length)
+        block = block[offset:offset + length]
+        planes.append(np.moveaxis(block, 1, 0))  # xz planes: (size_y, L, size_x)
+        planes.append(np.moveaxis(block, 2, 0))  # yz planes: (size_x, L, size_y)
     return np.concatenate(planes, axis=0)
+
+
+def _window_start(block: np.ndarray, needed: int, margin: int, first: int, nz: int,
+                  rng: np.random.Generator) -> int:
+    """A random window start (relative to the block) whose ``needed`` sections are not blank,
+    preferring ``margin`` sections of context on both sides; any start if every window has a
+    blank section."""
+    blank = block.reshape(len(block), -1).std(axis=1) <= 1e-6
+    starts = np.arange(len(block) - needed + 1)
+    clean = [int(z) for z in starts if not blank[z:z + needed].any()]
+    inner = [z for z in clean
+             if (z >= margin or first == 0)
+             and (z + needed + margin <= len(block) or first + len(block) == nz)]
+    pool = inner or clean or [int(z) for z in starts]
+    return pool[int(rng.integers(len(pool)))]
 
 
 @dataclass(frozen=True)
@@ -93,26 +122,18 @@ class Spectra:
 
 
 def real_spectra(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
-                 blocks: int = 2, seed: int = 0) -> Spectra:
-    """Spectra of the cubic-upsampled xz/yz planes in windows of ``length`` x ``length`` fine
-    pixels, each window starting on a sample position."""
+                 blocks: int = 4, seed: int = 0) -> Spectra:
+    """Spectra of cubic-upsampled xz/yz planes in windows of ``length`` x ``length`` fine
+    pixels, each window starting on a section (see :func:`real_axial_planes`)."""
     planes = real_axial_planes(stack, ratio, scale=scale, size=length, blocks=blocks, seed=seed)
-    n_fine = planes.shape[1]
-    length = min(int(length), n_fine, planes.shape[2])
-    starts = [0]
-    while starts[-1] + 2 * length <= n_fine:  # further windows, each beginning on a sample
-        k = int(np.ceil((starts[-1] + length) / ratio))
-        start = round(k * ratio)
-        if start + length > n_fine:
-            break
-        starts.append(start)
-    windows = np.concatenate([planes[:, s:s + length, :length] for s in starts], axis=0)
+    length = min(planes.shape[1], planes.shape[2])
+    windows = planes[:, :length, :length]
     return Spectra(np.fft.rfftfreq(length), power_spectrum(windows, axis=0),
                    power_spectrum(windows, axis=1))
 
 
 def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
-                        blocks: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                        blocks: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(freqs, power)`` along z of the cubic-upsampled xz/yz planes (see :func:`real_spectra`)."""
     spectra = real_spectra(stack, ratio, scale=scale, length=length, blocks=blocks, seed=seed)
     return spectra.freqs, spectra.axial
@@ -188,7 +209,7 @@ def build_comparison(ratio: float, real: Spectra, degraded: Spectra, clean: Spec
 
 def compare_spectra(stack, ratio: float, config: DegradationConfig | None = None, *,
                     scale: IntensityScale | None = None, length: int = 128, count: int = 24,
-                    blocks: int = 2, band: tuple[float, float] | None = None,
+                    blocks: int = 4, band: tuple[float, float] | None = None,
                     seed: int = 0) -> SpectralComparison:
     """Compare the axial spectrum of the real stack with synthetic inputs made with ``config``
     (default :class:`DegradationConfig`) and with :meth:`DegradationConfig.clean`."""
@@ -198,7 +219,8 @@ def compare_spectra(stack, ratio: float, config: DegradationConfig | None = None
     nz, ny, nx = stack.shape
     length = int(min(length, ny, nx, isotropic_length(nz, ratio)))
     real = real_spectra(stack, ratio, scale=scale, length=length, blocks=blocks, seed=seed)
-    degraded, clean = synthetic_spectra(stack, ratio, config, scale=scale, length=length,
+    typical = config.with_artefact("missing", enabled=False)  # as the real side (see above)
+    degraded, clean = synthetic_spectra(stack, ratio, typical, scale=scale, length=length,
                                         count=count, seed=seed)
     acquisition, _ = synthetic_spectra(stack, ratio, DegradationConfig.clean(config.profile),
                                        scale=scale, length=length, count=count, seed=seed)

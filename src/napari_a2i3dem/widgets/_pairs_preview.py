@@ -78,16 +78,20 @@ class PairsPreviewEngine:
         return self._acquisition[key]
 
     def real_axial_crop(self, ratio: float, size: int, rng: np.random.Generator) -> np.ndarray:
-        """A cubic-upsampled xz plane crop (z vertical), network units, at most ``size`` square."""
-        _, ny, nx = self.stack.shape
+        """A cubic-upsampled xz plane crop (z vertical), network units, at most ``size`` square.
+        Reads only the sections the crop needs (plus 3 of context each side)."""
+        nz, ny, nx = self.stack.shape
         width = min(size, nx)
+        needed = min(nz, int(np.ceil((size - 1) / ratio)) + 1)
+        z0 = int(rng.integers(nz - needed + 1))
+        first, stop = max(0, z0 - 3), min(nz, z0 + needed + 3)
         y, x0 = int(rng.integers(ny)), int(rng.integers(nx - width + 1))
-        plane = self.stack[:, y, x0:x0 + width]
+        plane = self.stack[first:stop, y, x0:x0 + width]
         if hasattr(plane, "compute"):
             plane = plane.compute(scheduler="synchronous")
         plane = upsample_axis(self.scale.normalize(plane), ratio, axis=0)
-        z0 = int(rng.integers(max(1, plane.shape[0] - size + 1)))
-        return np.ascontiguousarray(plane[z0:z0 + size])
+        offset = round((z0 - first) * ratio)
+        return np.ascontiguousarray(plane[offset:offset + size])
 
     def compute(self, ratio: float, config: DegradationConfig, *, patch_size: int = 128,
                 seed: int = 0, force_artefacts: bool = True) -> Preview:
