@@ -182,6 +182,17 @@ def test_open_file_reads_in_the_background_and_selects_it(viewer, widget, tmp_pa
     qtbot.waitUntil(widget.open_button.isEnabled, timeout=5_000)
 
 
+def test_file_notes_are_shown(viewer, widget, tmp_path, qtbot):
+    import tifffile
+
+    path = tmp_path / "frames.tif"  # ImageJ "frames" (time): opened as z with a note
+    tifffile.imwrite(path, np.zeros((6, 32, 32), np.uint8), imagej=True,
+                     metadata={"axes": "TYX"})
+    widget.open_file(path)
+    qtbot.waitUntil(lambda: "frames" in viewer.layers, timeout=10_000)
+    assert "Note: the file labels the first axis 'T' (time)" in widget.info_label.text()
+
+
 def test_open_file_error_is_shown_inline(viewer, widget, tmp_path, qtbot):
     broken = tmp_path / "broken.tif"
     broken.write_text("no image here")

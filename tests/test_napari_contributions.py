@@ -116,6 +116,17 @@ def test_non_volumes_open_unchanged_with_a_notification(make_napari_viewer, tmp_
     assert "4-D" in notes[-1]
 
 
+def test_stack_with_nan_keeps_its_spacing_and_gets_a_warning(make_napari_viewer, tmp_path,
+                                                             notes):
+    data = np.ones((4, 32, 32), np.float32)
+    data[1, 1, 1] = np.nan
+    path = write_stack(tmp_path / "holes.tif", data, (30.0, 10.0, 10.0))
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(path, plugin=PLUGIN)
+    np.testing.assert_allclose(layer.scale, (30.0, 10.0, 10.0))
+    assert "NaN" in notes[0]
+
+
 def test_file_without_spacing_opens_and_says_so(make_napari_viewer, tmp_path, notes):
     path = write_stack(tmp_path / "bare.tif", np.zeros((4, 32, 32), np.uint8), None)
     viewer = make_napari_viewer()

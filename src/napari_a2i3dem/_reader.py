@@ -58,6 +58,7 @@ def layer_metadata(loaded: LoadedStack) -> dict:
         "lateral_spacing": loaded.lateral_spacing,
         "spacing_source": loaded.spacing_source,
         "lazy": loaded.lazy,
+        "notes": list(loaded.notes),
     }
 
 
@@ -67,17 +68,10 @@ def layer_data(loaded: LoadedStack) -> LayerData:
     try:
         loaded.require_volume()
     except InputError as exc:
-        shape = loaded.shape
-        rgb = loaded.is_rgb
-        if rgb:
-            kwargs["rgb"] = True
-        lateral = loaded.lateral_spacing
-        spatial_ndim = len(shape) - (1 if rgb else 0)
-        if lateral is not None and spatial_ndim >= 2:
-            kwargs["scale"] = (1.0,) * (spatial_ndim - 2) + tuple(lateral)
-        show_info(f"A2I-3DEM: {exc}. Opened as an ordinary layer; the A2I-3DEM tools need a "
-                  "single-channel 3-D (z, y, x) stack.")
-        return loaded.data, kwargs, "image"
+        if loaded.is_rgb or len(loaded.shape) != 3:
+            return _ordinary_layer(loaded, kwargs, exc)
+        # a 3-D stack with NaN/inf: open it with its spacing, but say the tools will refuse it
+        show_warning(f"A2I-3DEM: {exc}; replace them before training or reconstructing.")
     if loaded.spacing is not None:
         kwargs["scale"] = loaded.spacing
         if loaded.ratio is None:
@@ -91,6 +85,19 @@ def layer_data(loaded: LoadedStack) -> LayerData:
     else:
         show_info(f"A2I-3DEM: {loaded.name} carries no voxel spacing; set it in "
                   "'Load anisotropic stack'.")
+    return loaded.data, kwargs, "image"
+
+
+def _ordinary_layer(loaded: LoadedStack, kwargs: dict, problem: Exception) -> LayerData:
+    """2-D, RGB(A) and 4-D+ images: unchanged, with the lateral pixel size when known."""
+    rgb = loaded.is_rgb
+    if rgb:
+        kwargs["rgb"] = True
+    spatial_ndim = len(loaded.shape) - (1 if rgb else 0)
+    if loaded.lateral_spacing is not None and spatial_ndim >= 2:
+        kwargs["scale"] = (1.0,) * (spatial_ndim - 2) + tuple(loaded.lateral_spacing)
+    show_info(f"A2I-3DEM: {problem}. Opened as an ordinary layer; the A2I-3DEM tools need a "
+              "single-channel 3-D (z, y, x) stack.")
     return loaded.data, kwargs, "image"
 
 

@@ -11,6 +11,7 @@ only their shape and dtype are looked at.
 
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -227,8 +228,11 @@ class LoadStackWidget(QWidget):
         else:
             origin = "layer scale " + " × ".join(f"{v:g}" for v in layer.scale)
         file = meta.get("source_path")
-        where = f"<br>File: {Path(file).name}" if file else ""
-        return (f"Shape {shape}, {np.dtype(data.dtype)}, {lazy}.<br>Spacing: {origin}{where}")
+        where = f"<br>File: {html.escape(Path(file).name, quote=False)}" if file else ""
+        notes = "".join(f"<br><i>Note: {html.escape(str(note), quote=False)}</i>"
+                        for note in meta.get("notes", ()) if "spacing" not in str(note))
+        return (f"Shape {shape}, {np.dtype(data.dtype)}, {lazy}.<br>Spacing: {origin}{where}"
+                f"{notes}")
 
     @staticmethod
     def _known_spacing(layer: Image) -> tuple[float, float, float] | None:
