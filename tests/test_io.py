@@ -362,6 +362,27 @@ def test_write_rejects_what_it_cannot_write(tmp_path, name, data, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_impossible_output_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(InputError, match=r"cannot write .*out\.tif"):
+        write_stack(blocker / "out.tif", volume(), None)
+    assert blocker.read_text() == "a file where a folder should be"
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running with permissions that ignore the folder mode (root)")
+        with pytest.raises(InputError, match=r"cannot write .*out\.tif"):
+            write_stack(locked / "out.tif", volume(), None)
+    finally:
+        locked.chmod(0o700)
+
+
 def test_write_rejects_bad_spacing(tmp_path):
     with pytest.raises(InputError, match="positive"):
         write_stack(tmp_path / "x.tif", volume(), (45.0, -1.0, 15.0))

@@ -599,8 +599,12 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
     nbytes = math.prod(shape) * dtype.itemsize
     options = _tiff_options(shape, spacing, as_imagej)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
+                                         dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     temp = Path(temp_name)
     try:
@@ -614,9 +618,11 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
             os.fsync(handle.fileno())
         os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
+        if isinstance(exc, OSError):  # disk full, permissions, ...: one clear line, no traceback
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     return path
 
