@@ -141,3 +141,39 @@ def test_default_degradation_is_closer_to_real_sstem_than_acquisition_alone(shar
     comparison = compare_spectra(stack, 10.0, DegradationConfig(), count=16)
     assert comparison.distance_db < comparison.acquisition_only_db - 0.5
     assert comparison.distance_db < 2.0
+
+
+class RecordingStack:
+    """A read-only (z, y, x) array that records how many sections each read touches."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data, self.shape, self.dtype = data, data.shape, data.dtype
+        self.sections_read: list[int] = []
+
+    def __getitem__(self, key):
+        out = self.data[key]
+        zs = np.arange(self.shape[0])[key[0] if isinstance(key, tuple) else key]
+        self.sections_read.append(int(np.size(zs)))
+        return out
+
+
+def test_real_spectrum_reads_only_the_sections_its_windows_need(rng):
+    deep = isotropic_volume(rng, shape=(400, 40, 40), sigma=1.0)
+    stack = RecordingStack(deep)
+    from napari_a2i3dem.core.spectral import real_spectra
+
+    spectra = real_spectra(stack, 4.0, scale=IntensityScale(0.0, 1.0), length=32, blocks=3)
+    assert len(stack.sections_read) == 3
+    assert max(stack.sections_read) <= 2 * 9 + 2 * 3  # 9 sections under a 32-row window
+    assert spectra.axial.shape == spectra.lateral.shape == (17,)
+
+
+def test_windows_avoid_a_blank_section(rng):
+    from napari_a2i3dem.core.spectral import real_axial_planes
+
+    stack = isotropic_volume(rng, shape=(40, 32, 32), sigma=1.0)[::2].copy()  # 20 sections
+    stack[10] = 0.0
+    planes = real_axial_planes(stack, 2.0, scale=IntensityScale(0.0, 1.0), size=16, blocks=6,
+                               seed=3)
+    # a blank section would make whole rows of a plane zero
+    assert not np.any(np.all(np.abs(planes) < 1e-6, axis=2))
