@@ -95,3 +95,15 @@ def test_bad_json_config_is_reported(stack_file, tmp_path, capsys):
     bad.write_text(json.dumps({"artefacts": {"fog": {}}}))
     assert run_cli(stack_file, "--ratio", 2, "--config", bad, "--out", tmp_path / "o.tif") != 0
     assert "unknown artefact" in capsys.readouterr().err
+
+
+def test_ratio_from_spacing_option_or_a_clear_error_without_any(tmp_path, rng, capsys):
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, (255 * rng.random((6, 64, 64))).astype(np.uint8))
+    out = tmp_path / "pairs.tif"
+    assert run_cli(plain, "--count", 1, "--patch", 32, "--out", out) != 0
+    err = capsys.readouterr().err.strip()
+    assert "no voxel spacing" in err and "--ratio" in err and "\n" not in err
+    assert run_cli(plain, "--spacing", 30, 10, 10, "--count", 1, "--patch", 32,
+                   "--out", out) == 0
+    assert "ratio 3" in capsys.readouterr().out

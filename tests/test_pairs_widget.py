@@ -102,3 +102,16 @@ def test_multiscale_layer_previews_its_full_resolution_level(widget, qtbot, rng)
     wait_for_update(widget, qtbot, 0)
     assert widget.viewer.layers[LAYER_NAMES[0]].data.shape == (96, 96)
     assert widget.ratio.value() == pytest.approx(3.0)
+
+
+def test_suggest_from_stack_sets_the_noise_from_the_estimate(widget, qtbot, rng):
+    x = np.linspace(0, 4 * np.pi, 96)
+    smooth = 100 + 60 * np.sin(x)[:, None] * np.cos(0.7 * x)[None, :]
+    stack = np.stack([smooth + rng.normal(0, 3.0, smooth.shape) for _ in range(10)])
+    widget.viewer.add_image(stack.astype(np.float32), name="noisy", scale=(40.0, 10.0, 10.0))
+    widget.suggest_button.click()
+    low, high = widget.noise_sigma.value()
+    assert widget.noise_kind.currentText() == "gaussian"
+    relative = 3.0 / (np.percentile(stack, 99.9) - np.percentile(stack, 0.1))
+    assert 0.5 * relative < low < high < 1.4 * relative
+    assert "estimated noise" in widget.status.text()

@@ -46,6 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="TIFF to write, e.g. pairs.tif")
     p.add_argument("--ratio", type=_number,
                    help="up-sampling ratio z-spacing / xy-spacing (default: from the file)")
+    p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
+                   help="voxel spacing in nm, overriding the file's (gives the ratio)")
     p.add_argument("--count", type=positive_int, default=16, help="number of pairs (default 16)")
     p.add_argument("--patch", type=positive_int, default=DEFAULT_PATCH,
                    help=f"patch size M in pixels (default {DEFAULT_PATCH})")
@@ -118,7 +120,7 @@ def run(args) -> int:
     config = load_config(args)
     loaded = read_stack(args.stack).require_volume()
     ratio = (validate_ratio(args.ratio) if args.ratio is not None
-             else ratio_from_spacing(resolve_spacing(loaded)))
+             else ratio_from_spacing(resolve_spacing(loaded, spacing=args.spacing)))
     dataset = PatchPairDataset(loaded.data, ratio, config, patch_size=args.patch,
                                seed=args.seed, length=args.count)
     out = np.empty((args.count, 2, args.patch, args.patch), dtype=np.float32)
