@@ -227,3 +227,15 @@ def test_bad_ratios_are_refused(ratio):
 def test_empty_axis_is_refused():
     with pytest.raises(InputError, match="empty"):
         interpolation_matrix(0, 2.0)
+
+
+def test_small_and_large_problems_give_the_same_interpolation(monkeypatch):
+    """Patch-sized problems run as a plain loop, big ones through BLAS: same numbers."""
+    from napari_a2i3dem.core import acquisition
+
+    samples = np.random.default_rng(4).random((13, 20, 7)).astype(np.float32)
+    loop = upsample_axis(samples, 10 / 3, axis=0)
+    monkeypatch.setattr(acquisition, "_BLAS_MIN_WORK", 0)
+    blas = upsample_axis(samples, 10 / 3, axis=0)
+    np.testing.assert_allclose(loop, blas, atol=1e-6)
+    assert loop.shape == (43, 20, 7) and loop.dtype == np.float32
