@@ -110,8 +110,9 @@ def test_suggest_from_stack_sets_the_noise_from_the_estimate(widget, qtbot, rng)
     stack = np.stack([smooth + rng.normal(0, 3.0, smooth.shape) for _ in range(10)])
     widget.viewer.add_image(stack.astype(np.float32), name="noisy", scale=(40.0, 10.0, 10.0))
     widget.suggest_button.click()
+    qtbot.waitUntil(lambda: "estimated noise" in widget.noise_label.text(), timeout=20_000)
+    qtbot.waitUntil(widget.suggest_button.isEnabled, timeout=5_000)
     low, high = widget.noise_sigma.value()
     assert widget.noise_kind.currentText() == "gaussian"
     relative = 3.0 / (np.percentile(stack, 99.9) - np.percentile(stack, 0.1))
     assert 0.5 * relative < low < high < 1.4 * relative
-    assert "estimated noise" in widget.status.text()

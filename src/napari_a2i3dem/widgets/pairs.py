@@ -145,6 +145,7 @@ class TrainingPairsWidget(QWidget):
         self._engine: PairsPreviewEngine | None = None
         self._engine_key: object = None
         self._worker = None
+        self._suggest_worker = None
         self._pending = False
         self._closing = False
         self.layers: dict[str, Image] = {}
@@ -206,6 +207,8 @@ class TrainingPairsWidget(QWidget):
         self.suggest_button = QPushButton("Suggest from stack")
         self.suggest_button.setToolTip("estimate the stack's noise and set the noise range")
         noise_form.addRow(self.suggest_button)
+        self.noise_label = QLabel("")
+        noise_form.addRow(self.noise_label)
         layout.addWidget(noise_box)
 
         artefact_box = QGroupBox("EM artefacts (enable, probability, strength range)")
@@ -328,7 +331,7 @@ class TrainingPairsWidget(QWidget):
         self.request_update()
 
     def suggest_from_stack(self) -> None:
-        """Set the ratio (from the chosen spacing) and noise range from the stack's estimate."""
+        """Estimate the stack's noise (in a worker thread) and set the noise range from it."""
         layer = self.stack_layer()
         if layer is None:
             self.status.setText("choose a 3-D image layer first")
@@ -336,17 +339,26 @@ class TrainingPairsWidget(QWidget):
         spacing = (self.state.stack.spacing if self.state.stack is not None
                    and self.state.stack.layer_name == layer.name
                    else (self.ratio.value(), 1.0, 1.0))
-        try:
-            suggestion = suggest_defaults(layer.data, spacing)
-        except A2IError as exc:
-            self.status.setText(f"cannot suggest settings: {exc}")
+        data = layer.data[0] if layer.multiscale else layer.data
+        self.suggest_button.setEnabled(False)
+        self.noise_label.setText("estimating the noise of the stack...")
+        worker = create_worker(suggest_defaults, data, spacing, _start_thread=False)
+        worker.returned.connect(self._apply_suggestion)
+        worker.errored.connect(
+            lambda exc: self.noise_label.setText(f"cannot estimate the noise: {exc}"))
+        worker.finished.connect(lambda: self.suggest_button.setEnabled(True))
+        self._suggest_worker = worker
+        worker.start()
+
+    def _apply_suggestion(self, suggestion: dict) -> None:
+        if self._closing:
             return
         noise = DegradationConfig.from_dict(suggestion["degradation"]).noise
         self.noise_kind.setCurrentText(noise.kind)
         self.noise_sigma.setValue(noise.sigma)
         self.noise_poisson.setValue(noise.poisson)
-        self.status.setText(f"estimated noise: {suggestion['noise_sigma']:.3g} "
-                            f"({100 * suggestion['noise_relative']:.2g} % of the range)")
+        self.noise_label.setText(f"estimated noise of the stack: {suggestion['noise_sigma']:.3g} "
+                                 f"({100 * suggestion['noise_relative']:.2g} % of the range)")
 
     # ------------------------------------------------------------------------------ updates
     def request_update(self, *args) -> None:
