@@ -75,9 +75,10 @@ def timed_run(config: TrainConfig) -> dict:
             "num_workers": config.resolved_workers(torch.device("cpu"))}
 
 
-def bench_speed(batch: int, patch: int | None) -> dict:
+def bench_speed(batch: int, patch: int | None, presets: list[str]) -> dict:
     out = {}
-    for preset, steps in SPEED_STEPS.items():
+    for preset in presets:
+        steps = SPEED_STEPS[preset]
         size = patch or recommended_patch_size(preset)
         config = TrainConfig(preset=preset, steps=steps, batch_size=batch, patch_size=size,
                              device="cpu", validation_every=10_000, preview_every=10_000,
@@ -118,11 +119,11 @@ def curve_run(config: TrainConfig) -> dict:
             "loss": losses, "seconds": total}
 
 
-def bench_curve(steps: int) -> dict:
+def bench_curve(steps: int, threads: int) -> dict:
     config = TrainConfig(preset="tiny", steps=steps, batch_size=8, patch_size=64, device="cpu",
                          validation_every=max(1, steps // 15), validation_count=32)
     result = curve_run(config)
-    plot_curve(result)
+    plot_curve(result, threads)
     return result
 
 
@@ -137,7 +138,17 @@ def bench_lr(steps: int, rates: list[float]) -> dict:
     return out
 
 
-def plot_curve(result: dict) -> None:
+def running_mean(values: list[float], window: int = 20) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def plot_curve(result: dict, threads: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,14 +156,17 @@ def plot_curve(result: dict) -> None:
 
     val = result["validation"]
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.4), tight_layout=True)
-    ax_loss.plot([s for s, _ in result["loss"]], [v for _, v in result["loss"]], lw=0.7)
+    steps, losses = [s for s, _ in result["loss"]], [v for _, v in result["loss"]]
+    ax_loss.plot(steps, losses, lw=0.6, color="0.7", label="per step")
+    ax_loss.plot(steps, running_mean(losses), lw=1.5, color="tab:blue", label="mean of 20")
+    ax_loss.legend(loc="upper right", fontsize="small")
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss (L1 + 0.01 PDL)")
     seconds = [p["seconds"] for p in val]
     ax_psnr.plot(seconds, [p["network_psnr"] for p in val], "o-", ms=3, label="network")
     ax_psnr.plot(seconds, [p["cubic_psnr"] for p in val], "--", color="0.4", label="cubic")
-    ax_psnr.set_xlabel("wall-clock seconds (2-core CPU)")
+    ax_psnr.set_xlabel(f"seconds (CPU, {threads} torch thread(s))")
     ax_psnr.set_ylabel("validation PSNR (dB)")
     ax_psnr.legend(loc="lower right")
     fig.suptitle(f"tiny preset, batch 8, 64x64 patches, lr {result['lr']:g}, sample stack")
@@ -194,9 +208,10 @@ def render(results: dict) -> dict[str, str]:
         blocks["lr"] = "\n".join(rows)
     if "machine" in results:
         m = results["machine"]
-        blocks["machine"] = (f"Measured with torch {m['torch']} on {m['cores']} CPU cores, "
-                             f"{m['threads']} torch threads, 1-minute load average "
-                             f"{m['load_average_1min']:.1f} at the start.")
+        blocks["machine"] = (f"Measured with torch {m['torch']} on {m['cores']} CPU cores shared "
+                             f"with other work, {m['threads']} torch thread(s); 1-minute load "
+                             f"average {m['load_average_1min']:.1f} at the start, "
+                             f"{m.get('load_average_1min_end', float('nan')):.1f} at the end.")
     return blocks
 
 
@@ -220,6 +235,8 @@ def main() -> None:
     parser.add_argument("--curve-steps", type=int, default=240)
     parser.add_argument("--lr-steps", type=int, default=120)
     parser.add_argument("--rates", type=float, nargs="+", default=[1e-4, 5e-4, 1e-3, 2e-3, 4e-3])
+    parser.add_argument("--presets", nargs="+", default=list(SPEED_STEPS),
+                        choices=list(SPEED_STEPS), help="presets for 'speed'")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -228,15 +245,21 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     if args.what != "docs":
         results["machine"] = machine()
-    if args.what in ("speed", "all"):
-        results["speed"] = bench_speed(args.batch, args.patch)
-    if args.what in ("workers", "all"):
-        results["workers"] = bench_workers(args.batch, args.patch)
-    if args.what in ("curve", "all"):
-        results["curve"] = bench_curve(args.curve_steps)
-    if args.what == "lr":
-        results["lr"] = bench_lr(args.lr_steps, args.rates)
-    path.write_text(json.dumps(results, indent=1))
+    stages = {
+        "speed": lambda: {**results.get("speed", {}),
+                          **bench_speed(args.batch, args.patch, args.presets)},
+        "workers": lambda: bench_workers(args.batch, args.patch),
+        "curve": lambda: bench_curve(args.curve_steps, args.threads),
+        "lr": lambda: bench_lr(args.lr_steps, args.rates),
+    }
+    chosen = ["speed", "workers", "curve"] if args.what == "all" else [args.what]
+    for name in chosen:
+        if name in stages:
+            results[name] = stages[name]()
+            results["machine"]["load_average_1min_end"] = os.getloadavg()[0]
+            path.write_text(json.dumps(results, indent=1))  # after each stage
+    if args.what == "docs" and "curve" in results:
+        plot_curve(results["curve"], results["machine"]["threads"])
     if args.write_docs or args.what == "docs":
         write_docs(results)
 

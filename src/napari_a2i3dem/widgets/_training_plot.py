@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 
 from ..core.training_events import ValidationResult
 
 
+def running_mean(values: list[float], window: int = 20) -> np.ndarray:
+    """Mean of the last ``window`` values at each point (fewer at the start)."""
+    if not values:
+        return np.zeros(0)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(0, ends - window)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+
+
 class TrainingPlot(FigureCanvasQTAgg):
-    """Two panels: training loss (log scale) and validation PSNR of the network and of plain
-    cubic interpolation. Redraws at most every ``min_interval`` seconds."""
+    """Two panels: training loss (log scale; per step and its running mean) and validation PSNR
+    of the network and of plain cubic interpolation. Redraws at most every ``min_interval``
+    seconds."""
 
     def __init__(self, parent=None, *, min_interval: float = 0.5) -> None:
         figure = Figure(figsize=(4.0, 3.2), tight_layout=True)
@@ -24,7 +36,8 @@ class TrainingPlot(FigureCanvasQTAgg):
         self.loss_axes.set_yscale("log")
         self.psnr_axes.set_ylabel("val. PSNR (dB)")
         self.psnr_axes.set_xlabel("step")
-        (self.loss_line,) = self.loss_axes.plot([], [], lw=0.8, color="tab:blue")
+        (self.loss_line,) = self.loss_axes.plot([], [], lw=0.6, color="0.7")
+        (self.mean_loss_line,) = self.loss_axes.plot([], [], lw=1.4, color="tab:blue")
         (self.network_line,) = self.psnr_axes.plot([], [], "o-", ms=3, color="tab:red",
                                                    label="network")
         (self.cubic_line,) = self.psnr_axes.plot([], [], "--", color="0.4", label="cubic")
@@ -55,6 +68,7 @@ class TrainingPlot(FigureCanvasQTAgg):
             return
         self._last_draw = now
         self.loss_line.set_data(self.loss_steps, self.losses)
+        self.mean_loss_line.set_data(self.loss_steps, running_mean(self.losses))
         steps = [v.step for v in self.validation]
         self.network_line.set_data(steps, [v.network.psnr for v in self.validation])
         self.cubic_line.set_data(steps, [v.cubic.psnr for v in self.validation])
