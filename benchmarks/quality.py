@@ -227,7 +227,8 @@ def run_fibsem(args, settings, truth: np.ndarray, seconds_each: float | None,
         log(f"{acquisition.name}: scoring {len(INTERPOLATIONS) + 1} methods on "
             f"{aligned.shape} voxels (reconstruction planes {rec.start}..{rec.stop - 1} = "
             f"truth planes {ref.start}..{ref.stop - 1})")
-        scores = {m: score_volume(aligned, v[rec], spacing_iso) for m, v in volumes.items()}
+        scores = {m: score_volume(aligned, v[rec], spacing_iso, ratio=RATIO)
+                  for m, v in volumes.items()}
         no_reference = {m: assess_stack(volumes[m][rec], (spacing_iso,) * 3).to_dict()
                         for m in ("cubic", "A2I-3DEM")}
         no_reference["truth"] = assess_stack(aligned, (spacing_iso,) * 3).to_dict()

@@ -8,7 +8,8 @@ All methods are scored on exactly the same voxels: the caller aligns and crops t
   axial loss shows,
 * the axial resolution from the Fourier correlation with the truth along z (a cone of 30° around
   k_z, 0.5 threshold: see :mod:`.resolution`), pooled over the whole volume — it says up to which
-  axial period the result still matches the truth, which PSNR/SSIM do not.
+  axial period the result still matches the truth, which PSNR/SSIM do not — and, given the
+  acquisition's ratio, the mean of that correlation in the band the sampling lost.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SCORE_COLUMNS = (
     ("psnr_yz", "PSNR yz", "{:.2f}"),
     ("ssim_yz", "SSIM yz", "{:.4f}"),
     ("frc_z_nm", "z-res. FRC (nm)", "{:.1f}"),
+    ("frc_lost", "FRC lost band", "{:.3f}"),
 )
 
 
@@ -64,14 +66,24 @@ def _mean_plane_psnr(truth: np.ndarray, test: np.ndarray, axis: int, data_range:
 
 
 def score_volume(truth: np.ndarray, test: np.ndarray, spacing: float, *,
-                 data_range: float = 255.0) -> dict[str, float]:
+                 data_range: float = 255.0, ratio: float | None = None) -> dict[str, float]:
     """All scores of one isotropic ``test`` volume against ``truth`` (same shape, voxel
-    ``spacing`` nm)."""
+    ``spacing`` nm).
+
+    With the acquisition's ``ratio``, ``frc_lost`` is the mean axial Fourier correlation with the
+    truth in the band the sampling lost: from the sections' Nyquist frequency 1 / (2 rho
+    spacing) to twice it (or the grid's Nyquist). Near 1: that content was recovered; near 0 or
+    negative: it is missing or aliased.
+    """
     truth = np.asarray(truth, dtype=np.float32)
     test = np.asarray(test, dtype=np.float32)
     if truth.shape != test.shape:
         raise InputError(f"cannot score: truth {truth.shape} and result {test.shape} differ")
     curve = fourier_correlation(test, truth, (spacing,) * 3, along=0)
+    extra = {}
+    if ratio is not None:
+        lost = 1.0 / (2.0 * ratio * spacing)
+        extra["frc_lost"] = curve.band_mean(lost, min(2.0 * lost, 0.5 / spacing + 1e-12))
     return {
         "psnr": psnr(truth, test, data_range=data_range),
         "ssim": ssim(truth, test, data_range=data_range),
@@ -80,6 +92,7 @@ def score_volume(truth: np.ndarray, test: np.ndarray, spacing: float, *,
         "psnr_yz": _mean_plane_psnr(truth, test, 2, data_range),
         "ssim_yz": ssim(truth, test, data_range=data_range, axes=(0, 1)),
         "frc_z_nm": curve.resolution(),
+        **extra,
     }
 
 

@@ -123,8 +123,8 @@ def train_model(stack, *, ratio: float, spacing: tuple[float, float, float] | No
         chunk_start, first_step = time.perf_counter(), None
         finished = None
         for event in trainer.run():
-            if first_step is None:
-                first_step = event.step
+            if first_step is None:            # set-up done: time the steps from here
+                chunk_start, first_step = time.perf_counter(), event.step
             if on_event is not None:
                 on_event(event)
             if isinstance(event, TrainingFinished):

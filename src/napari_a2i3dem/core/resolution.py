@@ -242,6 +242,14 @@ class CorrelationCurve:
         """``1 / cutoff``: the finest period that still correlates with the reference."""
         return 1.0 / self.cutoff(threshold)
 
+    def band_mean(self, low: float, high: float) -> float:
+        """Mean correlation of the bins with ``low <= frequency < high`` (weighted by their
+        pixel counts); NaN if no bin lies there."""
+        inside = (self.frequency >= low) & (self.frequency < high)
+        if not inside.any():
+            return math.nan
+        return float(np.average(self.correlation[inside], weights=self.count[inside]))
+
 
 def fourier_correlation(test: np.ndarray, reference: np.ndarray,
                         spacing: Sequence[float] | float = 1.0, *,
