@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 
@@ -309,3 +310,19 @@ def test_dask_stack_trains_like_numpy(sample):
     eager_losses = losses(Trainer(stack, spacing=spacing, config=fast(steps=2)).run())
     lazy_losses = losses(Trainer(lazy, spacing=spacing, config=fast(steps=2)).run())
     assert lazy_losses == eager_losses
+
+
+def test_checkpoint_is_written_atomically_with_normal_permissions(tmp_path):
+    from napari_a2i3dem.core.checkpoint import atomic_torch_save
+
+    path = tmp_path / "state.pt"
+    path.write_bytes(b"previous")
+    with pytest.raises(AttributeError):  # a failed save keeps the old file, leaves no temp file
+        atomic_torch_save({"bad": lambda: None}, path)
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+    atomic_torch_save({"x": torch.ones(2)}, path)
+    assert torch.load(path, weights_only=True)["x"].tolist() == [1.0, 1.0]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
