@@ -31,6 +31,7 @@ docs/benchmarks.md between ``<!-- quality:start -->`` and ``<!-- quality:end -->
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -371,7 +372,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "docs",
                    help="folder of benchmarks.md; figures go to OUT/images (default docs/)")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all cores on an "
+                   "idle machine, 1 when other jobs load it: oversubscribed threads slow "
+                   "training down many times)")
     args = p.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         p.error("--steps must be >= 1")
@@ -382,8 +385,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    threads = args.threads or ((os.cpu_count() or 1) if os.getloadavg()[0] < 1.0 else 1)
+    torch.set_num_threads(threads)
+    log(f"torch threads: {threads} (1-minute load average {os.getloadavg()[0]:.1f})")
     wall = time.perf_counter()
+    load_start = os.getloadavg()[0]
     settings = dict(PRESETS[args.preset])
     if args.eval_size is not None:
         settings["eval_size"] = args.eval_size
@@ -425,8 +431,11 @@ def main(argv=None) -> int:
         "settings": {
             "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:] if argv is None
                                                                   else argv),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-                       f"{platform.python_version()}, torch {torch.__version__}",
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                       f"{torch.get_num_threads()} torch threads, Python "
+                       f"{platform.python_version()}, torch {torch.__version__}; 1-minute "
+                       f"load average {load_start:.1f} at the start, "
+                       f"{os.getloadavg()[0]:.1f} at the end",
             "device": args.device if args.device != "auto" else (
                 "cuda" if torch.cuda.is_available() else "cpu"),
             "network": settings["network"], "batch": settings["batch"],

@@ -65,12 +65,15 @@ def train(viewer, steps: int, out: Path, folder: Path) -> Path:
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train", area="right")
     widget.output_edit.setText(str(folder))
+    widget.steps_spin.setValue(steps)
     config = TrainConfig(preset="tiny", steps=steps, batch_size=8, patch_size=64,
                          validation_every=max(1, steps // 10), preview_every=max(1, steps // 10))
     if not widget.start(config):
         raise RuntimeError(f"the Train widget refused to start: {widget.status_label.text()}")
-    wait(lambda: widget.model_path is not None and widget._worker is None, 60 * 30, "training")
+    wait(lambda: widget.model_path is not None and not widget.is_running
+         and widget.start_button.isEnabled(), 60 * 30, "training")
     shoot(viewer, out / "train_widget.png")
+    viewer.window.remove_dock_widget(widget)
     return widget.model_path
 
 
@@ -90,12 +93,27 @@ def reconstruct(viewer, stack: np.ndarray, model: Path, out: Path) -> str:
          60 * 30, "reconstruction")
     new = [layer.name for layer in viewer.layers if layer.name not in before]
     shoot(viewer, out / "reconstruct_widget.png")
+    viewer.window.remove_dock_widget(widget)
+    viewer.window.remove_dock_widget(ortho)
     return new[0]
+
+
+def reconstruct_headless(viewer, stack: np.ndarray, model: Path) -> str:
+    """Without the Reconstruct widget: the same engine through core.pipeline."""
+    from napari_a2i3dem.core.pipeline import reconstruct_isotropic
+
+    volume = reconstruct_isotropic(stack, model, 3.0)
+    viewer.add_image(volume, name="A2I-3DEM", scale=(SAMPLE_SPACING[1],) * 3)
+    return "A2I-3DEM"
 
 
 def assess(viewer, names: list[str], out: Path) -> None:
     widget = AssessWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Assess resolution", area="right")
+    for layer in viewer.layers:
+        layer.visible = layer.name == names[-1]
+    viewer.dims.order = (1, 0, 2)            # an xz view: z vertical, x horizontal
+    viewer.reset_view()
     for name in names:
         widget.layer_combo.setCurrentText(name)
         widget.measure()
@@ -117,14 +135,14 @@ def main() -> None:
     plugin_state(viewer).set_stack(StackSettings("sample stack", tuple(SAMPLE_SPACING)))
     with tempfile.TemporaryDirectory() as folder:
         model = args.model or train(viewer, args.steps, args.out, Path(folder))
-        names = []
         try:
-            names.append(reconstruct(viewer, stack, model, args.out))
+            name = reconstruct(viewer, stack, model, args.out)
         except ImportError:
             print("the Reconstruct widget is not available; skipping its screenshot")
+            name = reconstruct_headless(viewer, stack, model)
         iso = (spacing[1],) * 3
         viewer.add_image(cubic_upsample_stack(stack, 3), name="cubic", scale=iso)
-        assess(viewer, ["cubic", *names], args.out)
+        assess(viewer, ["cubic", name], args.out)
     viewer.close()
 
 

@@ -109,9 +109,11 @@ class AssessWidget(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.table)
-        layout.addWidget(QLabel(
-            "Resolution = 1 / highest frequency carrying signal (decorrelation analysis, "
-            "Descloux et al. 2019); xz / yz are measured along z. No reference needed."))
+        note = QLabel("Resolution = 1 / highest frequency carrying signal (decorrelation "
+                      "analysis, Descloux et al. 2019); xz / yz are measured along z. No "
+                      "reference needed.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
         layout.addStretch()
 
         self.measure_button.clicked.connect(self.measure)
