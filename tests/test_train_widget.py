@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
+from napari_a2i3dem.core.degradations import DegradationConfig
 from napari_a2i3dem.core.sample import make_sample_stack
 from napari_a2i3dem.core.training import TrainConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
@@ -39,6 +40,21 @@ def test_defaults_come_from_the_chosen_stack(viewer_with_stack):
     assert widget.ratio_spin.value() == pytest.approx(5.0)
 
 
+def test_degradation_comes_from_the_training_pairs_widget(viewer_with_stack):
+    viewer, widget = viewer_with_stack
+    assert widget.make_trainer(TrainConfig(**LONG_RUN)).degradation == DegradationConfig()
+    assert "(defaults)" in widget.degradation_label.text()
+    clean = DegradationConfig.clean()
+    plugin_state(viewer).extra["degradation"] = clean.to_dict()
+    assert widget.make_trainer(TrainConfig(**LONG_RUN)).degradation == clean
+    assert "(Training pairs)" in widget.degradation_label.text()
+    plugin_state(viewer).extra["degradation"] = {"noise": {"kind": "sparkles"}}
+    assert not widget.start(TrainConfig(**LONG_RUN))
+    assert "Training pairs settings cannot be used" in widget.status_label.text()
+    assert widget._run is None
+
+
+@pytest.mark.slow
 def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp_path):
     viewer, widget = viewer_with_stack
     assert widget.start(TrainConfig(**LONG_RUN))
@@ -93,6 +109,7 @@ def test_pause_and_resume(viewer_with_stack, qtbot):
     qtbot.waitUntil(lambda: widget.start_button.isEnabled(), timeout=TIMEOUT_MS)
 
 
+@pytest.mark.slow
 def test_resume_from_a_checkpoint_continues_the_curve(viewer_with_stack, qtbot, tmp_path):
     viewer, widget = viewer_with_stack
     short = TrainConfig(**{**LONG_RUN, "steps": 3})

@@ -75,4 +75,14 @@ class TrainingPlot(FigureCanvasQTAgg):
         for axes in (self.loss_axes, self.psnr_axes):
             axes.relim()
             axes.autoscale_view()
-        self.draw_idle()
+        # draw now rather than draw_idle(): a queued idle draw can fire after the widget was
+        # deleted (viewer closed); a hidden canvas is drawn when it is shown
+        self._stale = not self.isVisible()
+        if not self._stale:
+            self.draw()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if getattr(self, "_stale", False):
+            self._stale = False
+            self.draw()

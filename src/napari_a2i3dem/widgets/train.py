@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.degradations import DegradationConfig, config_summary
 from ..core.devices import available_devices
 from ..core.errors import A2IError, InputError
 from ..core.model import PRESETS
@@ -85,6 +86,7 @@ class TrainWidget(QWidget):
         self.model_path: Path | None = None
         self._build()
         self._refresh_layers()
+        self._refresh_degradation()
         layers = napari_viewer.layers.events
         layers.inserted.connect(self._refresh_layers)
         layers.removed.connect(self._refresh_layers)
@@ -137,6 +139,9 @@ class TrainWidget(QWidget):
         form.addRow("patch size", self.patch_spin)
         form.addRow("device", self.device_combo)
         form.addRow("output folder", output_row)
+        self.degradation_label = QLabel()
+        self.degradation_label.setWordWrap(True)
+        form.addRow("degradation", self.degradation_label)
 
         self.start_button = QPushButton("Start")
         self.resume_button = QPushButton("Resume…")
@@ -225,6 +230,28 @@ class TrainWidget(QWidget):
         except A2IError:
             self.ratio_spin.setValue(spacing[0] / ((spacing[1] + spacing[2]) / 2.0))
 
+    def degradation(self) -> DegradationConfig:
+        """The Training pairs widget's settings if it published any, else the defaults."""
+        published = self.state.extra.get("degradation")
+        if published is None:
+            return DegradationConfig()
+        try:
+            return DegradationConfig.from_dict(dict(published))
+        except A2IError as exc:
+            raise InputError(f"the Training pairs settings cannot be used: {exc}") from exc
+
+    def _refresh_degradation(self) -> None:
+        source = "Training pairs" if "degradation" in self.state.extra else "defaults"
+        try:
+            text = f"{config_summary(self.degradation())} ({source})"
+        except A2IError as exc:
+            text = str(exc)
+        self.degradation_label.setText(text)
+
+    def showEvent(self, event) -> None:
+        self._refresh_degradation()
+        super().showEvent(event)
+
     def _on_preset_changed(self, preset: str) -> None:
         """Raise the patch size to what the preset pads to anyway (128 for base)."""
         self.patch_spin.setValue(max(self.patch_spin.value(), recommended_patch_size(preset)))
@@ -278,6 +305,8 @@ class TrainWidget(QWidget):
         if not os.access(folder, os.W_OK):
             raise InputError(f"the output folder {folder} is not writable")
         config = config or self._config()
+        degradation = self.degradation()
+        self._refresh_degradation()
         try:
             spacing = spacing if spacing and ratio_from_spacing(spacing) == ratio else None
         except A2IError:
@@ -288,8 +317,8 @@ class TrainWidget(QWidget):
             return Trainer(data, ratio=ratio, spacing=spacing, config=config,
                            resume_from=resume_from, checkpoint_path=resume_from,
                            model_path=resume_from.with_name(f"{stem}.pt"))
-        return Trainer(data, ratio=ratio, spacing=spacing, config=config,
-                       model_path=folder / model_file_name(name, config.preset))
+        return Trainer(data, ratio=ratio, spacing=spacing, degradation=degradation,
+                       config=config, model_path=folder / model_file_name(name, config.preset))
 
     def start(self, config: TrainConfig | None = None, resume_from: Path | None = None) -> bool:
         """Validate the inputs and start training (or continue the checkpoint ``resume_from``)
