@@ -78,3 +78,25 @@ def test_bad_input_exits_with_one_line(case, stack_file, tmp_path, capsys):
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("a2i3dem train: error:")
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stack_file, tmp_path, capsys,
+                                                          monkeypatch):
+    from napari_a2i3dem.core.training import Trainer
+
+    original = Trainer._train_step
+    calls = {"n": 0}
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(stack_file), "--steps", "10", "--out", str(out), *FAST]) == 130
+    err = capsys.readouterr().err
+    ckpt = tmp_path / "m.ckpt.pt"
+    assert f"interrupted at step 2; resume with --resume {ckpt}" in err
+    assert torch.load(ckpt, weights_only=True)["step"] == 2
