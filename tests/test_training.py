@@ -250,6 +250,16 @@ def test_bad_settings_are_refused(changes, message):
         fast(**changes)
 
 
+def test_unknown_preset_or_network_override_is_refused_before_running(sample):
+    stack, spacing = sample
+    with pytest.raises(InputError, match="unknown network preset 'huge'"):
+        Trainer(stack, spacing=spacing, config=fast(preset="huge"))
+    with pytest.raises(InputError, match="unknown network configuration keys: colour"):
+        Trainer(stack, spacing=spacing, config=fast(network={"colour": 3}))
+    trainer = Trainer(stack, spacing=spacing, config=fast(network={"channels": 8}))
+    assert trainer.network_config().channels == 8
+
+
 def test_resume_checks(sample, tmp_path):
     stack, spacing = sample
     list(Trainer(stack, spacing=spacing, config=fast(steps=2), model_path=tmp_path / "m.pt").run())

@@ -256,6 +256,7 @@ class Trainer:
             self._init_from_checkpoint(self._resume_state, ratio, spacing, config)
         else:
             self._init_fresh(ratio, spacing, degradation, config)
+        self.network_config()  # an unknown preset or a bad override fails here, not in a thread
         plane = min(int(stack.shape[1]), int(stack.shape[2]))
         if self.config.patch_size > plane:
             raise InputError(
