@@ -12,7 +12,7 @@ from napari_a2i3dem.core.model import load_model
 from napari_a2i3dem.core.sample import make_sample_stack
 
 FAST = ["--preset", "tiny", "--batch", "2", "--patch", "32", "--device", "cpu",
-        "--checkpoint-every", "2", "--validate-every", "2", "--quiet"]
+        "--checkpoint-every", "2", "--validate-every", "2", "--quiet", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from napari_a2i3dem.widgets.train import PREVIEW_LAYER, TrainWidget, format_dura
 
 LONG_RUN = dict(preset="tiny", steps=100_000, batch_size=2, patch_size=32, validation_count=4,
                 validation_every=2, preview_every=2, checkpoint_every=1000, device="cpu",
-                preview_max_size=64)
+                preview_max_size=64, threads=1)
 TIMEOUT_MS = 120_000
 
 
@@ -54,7 +54,6 @@ def test_degradation_comes_from_the_training_pairs_widget(viewer_with_stack):
     assert widget._run is None
 
 
-@pytest.mark.slow
 def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp_path):
     viewer, widget = viewer_with_stack
     assert widget.start(TrainConfig(**LONG_RUN))
@@ -109,7 +108,6 @@ def test_pause_and_resume(viewer_with_stack, qtbot):
     qtbot.waitUntil(lambda: widget.start_button.isEnabled(), timeout=TIMEOUT_MS)
 
 
-@pytest.mark.slow
 def test_resume_from_a_checkpoint_continues_the_curve(viewer_with_stack, qtbot, tmp_path):
     viewer, widget = viewer_with_stack
     short = TrainConfig(**{**LONG_RUN, "steps": 3})

@@ -36,7 +36,7 @@ from napari_a2i3dem.core.training_events import (
 
 FAST = dict(preset="tiny", steps=6, batch_size=2, patch_size=32, validation_count=4,
             validation_every=3, preview_every=3, checkpoint_every=2, device="cpu",
-            preview_max_size=64)
+            preview_max_size=64, threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -240,10 +240,21 @@ def test_bad_input_is_refused_with_a_clear_message(stack, kwargs, message):
         Trainer(stack, config=fast(patch_size=64), **kwargs)
 
 
+def test_threads_apply_to_the_run_only(sample):
+    stack, spacing = sample
+    before = torch.get_num_threads()
+    seen = []
+    for _ in Trainer(stack, spacing=spacing, config=fast(steps=1, threads=1)).run():
+        seen.append(torch.get_num_threads())
+    assert set(seen) == {1}
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"patch_size": 8}, "patch"),
-     ({"lr": 0.0}, "learning rate"), ({"lr": float("nan")}, "learning rate")],
+     ({"lr": 0.0}, "learning rate"), ({"lr": float("nan")}, "learning rate"),
+     ({"threads": 0}, "threads")],
 )
 def test_bad_settings_are_refused(changes, message):
     with pytest.raises(InputError, match=message):
@@ -302,7 +313,7 @@ def test_short_training_beats_cubic_on_the_sample(tmp_path):
     noise, which caps the PSNR)."""
     stack, spacing = make_sample_stack()
     config = TrainConfig(preset="tiny", steps=120, batch_size=8, patch_size=64, device="cpu",
-                         validation_every=40, validation_count=32)
+                         validation_every=40, validation_count=32, threads=1)
     events = list(Trainer(stack, spacing=spacing, config=config,
                           model_path=tmp_path / "m.pt").run())
     validations = [e for e in events if isinstance(e, ValidationResult)]

@@ -82,6 +82,9 @@ def register(subparsers) -> None:
                    help="steps between checkpoints (default: about 10 per run)")
     p.add_argument("--validate-every", type=positive_int, metavar="K",
                    help="steps between validations (default: about 25 per run)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="torch CPU threads (default: torch's choice; 1 is safest on a busy "
+                        "machine)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="data-loader processes (default: 0 on CPU, up to 4 with a GPU)")
     p.add_argument("--resume", type=Path, metavar="CKPT",
@@ -113,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset or defaults.preset, steps=args.steps, batch_size=args.batch,
         patch_size=args.patch or recommended_patch_size(args.preset or defaults.preset),
         lr=args.lr, device=args.device, seed=args.seed,
-        num_workers=args.workers, checkpoint_every=args.checkpoint_every,
+        num_workers=args.workers, threads=args.threads, checkpoint_every=args.checkpoint_every,
         validation_every=args.validate_every, log_every=1)
     default = DegradationConfig()
     degradation = replace(default, profile=replace(default.profile, kind=args.profile))

@@ -62,7 +62,7 @@ runs; "small" lies between. See docs/training.md."""
 
 # Settings that only change how a run is carried out, not what it learns: a resumed run takes
 # these from the caller's config, everything else from the checkpoint.
-RUNTIME_FIELDS = ("steps", "device", "num_workers", "validation_every", "preview_every",
+RUNTIME_FIELDS = ("steps", "device", "threads", "num_workers", "validation_every", "preview_every",
                   "checkpoint_every", "log_every", "preview_max_size")
 
 
@@ -78,6 +78,8 @@ class TrainingDiverged(A2IError, ArithmeticError):
 class TrainConfig:
     """Settings of one training run (everything but the data and the degradation model).
 
+    ``threads``: torch CPU threads for the run (restored afterwards); ``None`` leaves torch's
+    setting. One thread is far more robust on a machine whose cores are busy with other work.
     ``lr``: Adam's peak learning rate, reached after ``warmup_steps`` (default 5 % of the run)
     and decayed by a cosine to ``min_lr_fraction * lr``; ``None`` picks
     :data:`DEFAULT_LEARNING_RATES` for the preset (measurements in docs/training.md). Interval
@@ -105,6 +107,7 @@ class TrainConfig:
     log_every: int = 1
     keep_best: bool = True
     preview_max_size: int = 384
+    threads: int | None = None
     network: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -132,6 +135,8 @@ class TrainConfig:
             raise InputError(f"min_lr_fraction must lie in [0, 1], got {self.min_lr_fraction}")
         if not self.grad_clip > 0:
             raise InputError(f"gradient clipping norm must be > 0, got {self.grad_clip}")
+        if self.threads is not None and (int(self.threads) != self.threads or self.threads < 1):
+            raise InputError(f"threads must be a whole number >= 1, got {self.threads}")
         if self.num_workers is not None and self.num_workers < 0:
             raise InputError(f"num_workers must be >= 0, got {self.num_workers}")
 
@@ -340,6 +345,17 @@ class Trainer:
     # ------------------------------------------------------------------------- the run
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding :mod:`~napari_a2i3dem.core.training_events` events."""
+        threads = self.config.threads
+        previous = torch.get_num_threads()
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        try:
+            yield from self._run()
+        finally:
+            if threads is not None:
+                torch.set_num_threads(previous)
+
+    def _run(self) -> Iterator[TrainingEvent]:
         cfg = self.config
         self.device = device = select_device(cfg.device)
         _, patches = _pairs_api()
