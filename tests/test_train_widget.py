@@ -77,6 +77,10 @@ def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp
     assert widget.plot.loss_line.get_xdata()[0] == 1
     preview = viewer.layers[PREVIEW_LAYER]
     assert preview.data.shape == (64, 64)
+    # isotropic pixels at the stack's x spacing, right of the 96-pixel-wide stack
+    assert tuple(preview.scale) == (15.0, 15.0)
+    assert preview.translate[-1] > 96 * 15.0
+    assert viewer.layers.selection.active.name == "em"
     first = preview.data.copy()
     qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[PREVIEW_LAYER].data, first),
                     timeout=TIMEOUT_MS)

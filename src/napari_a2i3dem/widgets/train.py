@@ -83,6 +83,7 @@ class TrainWidget(QWidget):
         self._worker = None
         self._task_id = None
         self._last_event: TrainingEvent | None = None
+        self._source_layer = ""
         self.model_path: Path | None = None
         self._build()
         self._refresh_layers()
@@ -332,6 +333,7 @@ class TrainWidget(QWidget):
             self._show_error(str(exc))
             return False
         self._run = self._run_box["run"] = run = TrainingRun(trainer)
+        self._source_layer = self.layer_combo.currentText()
         self.plot.clear_data()
         self.progress.setRange(0, trainer.config.steps)
         self.progress.setValue(0)
@@ -439,10 +441,27 @@ class TrainWidget(QWidget):
                 return
             self.viewer.layers.remove(layer)
         low, high = np.percentile(event.cubic, (0.5, 99.5))
+        scale, translate = self._preview_placement()
+        active = self.viewer.layers.selection.active
         self.viewer.add_image(
             event.prediction, name=PREVIEW_LAYER, colormap="gray",
             contrast_limits=(float(low), float(high) if high > low else float(low) + 1.0),
+            scale=scale, translate=translate,
             metadata={"plane": event.plane, "index": event.index})
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active  # keep the user's layer selected
+
+    def _preview_placement(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """World scale and offset of the xz preview: isotropic pixels of the stack's x spacing,
+        placed just right of the stack so it does not cover the xy view."""
+        name = self._source_layer
+        layer = next((lyr for lyr in self.viewer.layers if lyr.name == name), None)
+        if layer is None or layer.ndim != 3:
+            return (1.0, 1.0), (0.0, 0.0)
+        sx = float(layer.scale[-1])
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        right_edge = float(layer.translate[-1]) + data.shape[-1] * sx
+        return (sx, sx), (float(layer.translate[-2]), right_edge + 0.05 * data.shape[-1] * sx)
 
     def _on_training_finished(self, event: TrainingFinished) -> None:
         self.progress.setValue(event.step)
