@@ -100,3 +100,14 @@ def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stack_file, tmp_path,
     ckpt = tmp_path / "m.ckpt.pt"
     assert f"interrupted at step 2; resume with --resume {ckpt}" in err
     assert torch.load(ckpt, weights_only=True)["step"] == 2
+
+
+def test_profile_option_and_default(stack_file, tmp_path):
+    from napari_a2i3dem.core.degradations import DegradationConfig
+
+    out = tmp_path / "m.pt"
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out), *FAST]) == 0
+    assert load_model(out).degradation == DegradationConfig().to_dict()
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+                 "--profile", "none", *FAST]) == 0
+    assert load_model(out).degradation["profile"]["kind"] == "none"

@@ -73,8 +73,9 @@ def register(subparsers) -> None:
                    help="peak learning rate after warm-up (default by preset: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
                         + ")")
-    p.add_argument("--profile", choices=PROFILE_CHOICES, default="gaussian",
-                   help="axial slice profile of the synthetic degradation (default gaussian)")
+    p.add_argument("--profile", choices=PROFILE_CHOICES,
+                   help="axial slice profile of the synthetic degradation (default "
+                        f"{DegradationConfig().profile.kind})")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="compute device (default: CUDA, else MPS, else CPU)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default 0)")
@@ -119,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers, threads=args.threads, checkpoint_every=args.checkpoint_every,
         validation_every=args.validate_every, log_every=1)
     default = DegradationConfig()
-    degradation = replace(default, profile=replace(default.profile, kind=args.profile))
+    degradation = (default if args.profile is None
+                   else replace(default, profile=replace(default.profile, kind=args.profile)))
     trainer = Trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
                       config=config, model_path=args.out, resume_from=args.resume,
                       checkpoint_path=checkpoint_path_for(args.out))
