@@ -300,6 +300,10 @@ class OrthoViews:
                 model.layers.move(model.layers.index(cross), len(model.layers))
 
     # ------------------------------------------------------------------ teardown
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Disconnect from the main viewer and release both canvases (idempotent)."""
         if self._closed:
