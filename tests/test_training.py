@@ -308,17 +308,17 @@ def test_quality_metrics_pool_the_error(rng):
 
 @pytest.mark.slow
 def test_short_training_beats_cubic_on_the_sample(tmp_path):
-    """120 steps of the tiny preset (default lr) lift the held-out validation PSNR above the
-    cubic input's (measured: +0.34 dB, see docs/training.md; the targets carry the stack's own
-    noise, which caps the PSNR)."""
+    """100 steps of the tiny preset (default lr) lift the held-out validation PSNR above the
+    cubic input's (about +0.3 dB after 100-120 steps in docs/training.md; the targets carry the
+    stack's own noise, which caps the PSNR)."""
     stack, spacing = make_sample_stack()
-    config = TrainConfig(preset="tiny", steps=120, batch_size=8, patch_size=64, device="cpu",
-                         validation_every=40, validation_count=32, threads=1)
+    config = TrainConfig(preset="tiny", steps=100, batch_size=8, patch_size=64, device="cpu",
+                         validation_every=50, validation_count=32, threads=1)
     events = list(Trainer(stack, spacing=spacing, config=config,
                           model_path=tmp_path / "m.pt").run())
     validations = [e for e in events if isinstance(e, ValidationResult)]
     end = finished(events)
-    assert [v.step for v in validations] == [40, 80, 120]
+    assert [v.step for v in validations] == [50, 100]
     assert end.best_psnr - end.cubic_psnr > 0.15, (
         f"validation PSNR {end.best_psnr:.2f} dB vs cubic {end.cubic_psnr:.2f} dB")
     assert validations[-1].network.psnr > validations[0].network.psnr
