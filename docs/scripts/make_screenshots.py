@@ -6,7 +6,7 @@
 
 1. docks **Train**, trains ``--steps`` steps of the ``tiny`` network and takes
    ``train_widget.png`` (progress, loss / validation plot, preview layer);
-2. docks **Reconstruct** and **Orthogonal views**, reconstructs with that model and takes
+2. docks **Reconstruct**, reconstructs with that model, opens the **Orthogonal views** and takes
    ``reconstruct_widget.png``;
 3. docks **Assess resolution**, measures the cubic interpolation and the reconstruction and takes
    ``assess_widget.png``.
@@ -32,7 +32,6 @@ from napari_a2i3dem.core.sample import SAMPLE_SPACING, make_sample_stack
 from napari_a2i3dem.core.training import TrainConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.assess import AssessWidget
-from napari_a2i3dem.widgets.orthoviews import OrthoViewsWidget
 from napari_a2i3dem.widgets.train import TrainWidget
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,34 +76,39 @@ def train(viewer, steps: int, out: Path, folder: Path) -> Path:
     return widget.model_path
 
 
-def reconstruct(viewer, stack: np.ndarray, model: Path, out: Path) -> str:
-    """Reconstruct with the Reconstruct widget (its own API) and show the orthogonal views."""
+def reconstruct(viewer, model: Path, out: Path) -> list[str]:
+    """Reconstruct with the Reconstruct widget, show cubic | A2I-3DEM and the orthogonal views;
+    returns the names of the cubic and the reconstructed layers."""
     from napari_a2i3dem.widgets.reconstruct import ReconstructWidget
 
     widget = ReconstructWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Reconstruct", area="right")
-    ortho = OrthoViewsWidget(viewer)
-    viewer.window.add_dock_widget(ortho, name="Orthogonal views", area="bottom")
-    before = {layer.name for layer in viewer.layers}
-    widget.set_model(model) if hasattr(widget, "set_model") else plugin_state(viewer).set_model(
-        model)
-    widget.start() if hasattr(widget, "start") else widget.run_button.click()
-    wait(lambda: getattr(widget, "_worker", None) is None and len(viewer.layers) > len(before),
-         60 * 30, "reconstruction")
-    new = [layer.name for layer in viewer.layers if layer.name not in before]
+    plugin_state(viewer).set_model(model)
+    if not widget.run():
+        raise RuntimeError("the Reconstruct widget refused to run")
+    wait(lambda: not widget.is_running, 60 * 30, "reconstruction")
+    names = [widget.cubic_layer.name, widget.output_layer.name]
+    for layer in viewer.layers:
+        layer.visible = layer.name == names[1]
+    extent = viewer.layers.extent.world
+    for axis in range(3):                    # the middle of the volume in every view
+        viewer.dims.set_point(axis, (extent[0][axis] + extent[1][axis]) / 2)
+    ortho = widget.open_orthoviews()
+    viewer.reset_view()
     shoot(viewer, out / "reconstruct_widget.png")
-    viewer.window.remove_dock_widget(widget)
     viewer.window.remove_dock_widget(ortho)
-    return new[0]
+    viewer.window.remove_dock_widget(widget)
+    return names
 
 
-def reconstruct_headless(viewer, stack: np.ndarray, model: Path) -> str:
+def reconstruct_headless(viewer, stack: np.ndarray, model: Path) -> list[str]:
     """Without the Reconstruct widget: the same engine through core.pipeline."""
     from napari_a2i3dem.core.pipeline import reconstruct_isotropic
 
-    volume = reconstruct_isotropic(stack, model, 3.0)
-    viewer.add_image(volume, name="A2I-3DEM", scale=(SAMPLE_SPACING[1],) * 3)
-    return "A2I-3DEM"
+    iso = (SAMPLE_SPACING[1],) * 3
+    viewer.add_image(cubic_upsample_stack(stack, 3), name="cubic", scale=iso)
+    viewer.add_image(reconstruct_isotropic(stack, model, 3.0), name="A2I-3DEM", scale=iso)
+    return ["cubic", "A2I-3DEM"]
 
 
 def assess(viewer, names: list[str], out: Path) -> None:
@@ -136,13 +140,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         model = args.model or train(viewer, args.steps, args.out, Path(folder))
         try:
-            name = reconstruct(viewer, stack, model, args.out)
+            names = reconstruct(viewer, model, args.out)
         except ImportError:
             print("the Reconstruct widget is not available; skipping its screenshot")
-            name = reconstruct_headless(viewer, stack, model)
-        iso = (spacing[1],) * 3
-        viewer.add_image(cubic_upsample_stack(stack, 3), name="cubic", scale=iso)
-        assess(viewer, ["cubic", name], args.out)
+            names = reconstruct_headless(viewer, stack, model)
+        assess(viewer, names, args.out)
     viewer.close()
 
 
