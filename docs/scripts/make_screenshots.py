@@ -90,7 +90,7 @@ def reconstruct(viewer, model: Path, out: Path) -> list[str]:
     names = [widget.cubic_layer.name, widget.output_layer.name]
     for layer in viewer.layers:
         layer.visible = layer.name == names[1]
-    extent = viewer.layers.extent.world
+    extent = widget.output_layer.extent.world
     for axis in range(3):                    # the middle of the volume in every view
         viewer.dims.set_point(axis, (extent[0][axis] + extent[1][axis]) / 2)
     ortho = widget.open_orthoviews()
