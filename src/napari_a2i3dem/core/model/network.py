@@ -36,13 +36,18 @@ class ViTBlock(nn.Module):
 
 
 class Stage(nn.Module):
-    """A stack of ViT blocks; with shifted windows every second block uses shift ``M // 2``."""
+    """A stack of ViT blocks; with shifted windows every second block uses shift ``M // 2``.
 
-    def __init__(self, dim: int, depth: int, heads: int, config: NetworkConfig) -> None:
+    ``start_shifted`` makes the first block the shifted one, so that single-block stages
+    still alternate along the depth of the U (odd scales shifted, even scales not).
+    """
+
+    def __init__(self, dim: int, depth: int, heads: int, config: NetworkConfig, *,
+                 start_shifted: bool = False) -> None:
         super().__init__()
         shift = config.window // 2 if config.shift_windows else 0
         self.blocks = nn.ModuleList(
-            ViTBlock(dim, heads, config.window, shift=shift if i % 2 else 0,
+            ViTBlock(dim, heads, config.window, shift=shift if (i + start_shifted) % 2 else 0,
                      mlp_ratio=config.mlp_ratio, qkv_bias=config.qkv_bias)
             for i in range(depth)
         )
@@ -93,14 +98,16 @@ class A2I3DEMNet(nn.Module):
         self.input_projection = nn.Sequential(
             nn.Conv2d(n_in, c, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)
         )
+        stage_args = list(zip(widths, config.depths, config.heads, strict=True))
         self.encoders = nn.ModuleList(
-            Stage(w, d, h, config)
-            for w, d, h in zip(widths, config.depths, config.heads, strict=True)
+            Stage(w, d, h, config, start_shifted=bool(i % 2))
+            for i, (w, d, h) in enumerate(stage_args)
         )
         self.downsamplers = nn.ModuleList(
             nn.Conv2d(w, 2 * w, 4, stride=2, padding=1) for w in widths
         )
-        self.bottleneck = Stage(bottom, config.bottleneck_depth, config.bottleneck_heads, config)
+        self.bottleneck = Stage(bottom, config.bottleneck_depth, config.bottleneck_heads, config,
+                                start_shifted=bool(len(widths) % 2))
         self.upsamplers = nn.ModuleList(
             nn.ConvTranspose2d(2 * w, w, 2, stride=2) for w in widths
         )
@@ -108,8 +115,8 @@ class A2I3DEMNet(nn.Module):
             nn.Linear(2 * w, w) if config.skip == "concat" else nn.Identity() for w in widths
         )
         self.decoders = nn.ModuleList(
-            Stage(w, d, h, config)
-            for w, d, h in zip(widths, config.depths, config.heads, strict=True)
+            Stage(w, d, h, config, start_shifted=bool(i % 2))
+            for i, (w, d, h) in enumerate(stage_args)
         )
         self.output_projection = nn.Conv2d(c, n_in, 3, padding=1)
         self._init_weights()
