@@ -9,12 +9,11 @@ A checkpoint is a dict of tensors and plain Python values (no pickled classes), 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_file
 from .errors import ModelFileError
 
 CHECKPOINT_FORMAT = "a2i3dem-checkpoint"
@@ -30,30 +29,11 @@ def checkpoint_path_for(model_path: str | Path) -> Path:
     return model_path.with_name(f"{stem}.ckpt.pt")
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once at import: os.umask is process-wide and not thread-safe
-
-
 def atomic_torch_save(obj, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; use the usual mode
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        torch.save(obj, handle)
     return path
 
 

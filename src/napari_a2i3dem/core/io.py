@@ -15,7 +15,6 @@ import itertools
 import logging
 import math
 import os
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from .atomic import atomic_file
 from .errors import InputError, StackReadError
 from .units import inverse_rational, nm_per_unit
 from .validation import Spacing, ratio_from_spacing, validate_spacing, validate_volume
@@ -600,30 +600,16 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
     options = _tiff_options(shape, spacing, as_imagej)
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                         dir=path.parent)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
         bigtiff = nbytes > BIGTIFF_THRESHOLD_BYTES
-        with open(temp, "wb") as handle, _quiet_bigtiff_imagej(bigtiff and as_imagej):
-            with tifffile.TiffWriter(handle, bigtiff=bigtiff, imagej=as_imagej,
-                                     ome=not as_imagej) as tif:
-                planes = _planes(data, dtype, progress)
-                tif.write(planes, shape=shape, dtype=dtype, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        if isinstance(exc, OSError):  # disk full, permissions, ...: one clear line, no traceback
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
+        with (
+            atomic_file(path, suffix=".part") as handle,
+            _quiet_bigtiff_imagej(bigtiff and as_imagej),
+            tifffile.TiffWriter(handle, bigtiff=bigtiff, imagej=as_imagej,
+                                ome=not as_imagej) as tif,
+        ):
+            tif.write(_planes(data, dtype, progress), shape=shape, dtype=dtype, **options)
+    except OSError as exc:  # disk full, permissions, ...: one clear line, no traceback
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
@@ -637,12 +623,6 @@ def _quiet_bigtiff_imagej(active: bool) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
         yield
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _tiff_options(shape: tuple[int, ...], spacing: Spacing | None, as_imagej: bool) -> dict:

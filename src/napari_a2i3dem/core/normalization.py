@@ -22,14 +22,7 @@ class IntensityScale:
         if flat_size <= max_samples:
             sample = np.asarray(data, dtype=np.float64).ravel()
         else:
-            rng = np.random.default_rng(seed)
-            n_planes = min(data.shape[0], 32)
-            planes = np.sort(rng.choice(data.shape[0], size=n_planes, replace=False))
-            sample = np.concatenate(
-                [np.asarray(data[int(p)], dtype=np.float64).ravel() for p in planes]
-            )
-            if sample.size > max_samples:
-                sample = rng.choice(sample, size=max_samples, replace=False)
+            sample = _plane_sample(data, max_samples, np.random.default_rng(seed))
         sample = sample[np.isfinite(sample)]
         if sample.size == 0:
             return cls(0.0, 1.0)
@@ -67,3 +60,24 @@ def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
     return np.asarray(values).astype(dtype, copy=False)
+
+
+def _plane_sample(data, max_samples: int, rng: np.random.Generator,
+                  max_planes: int = 32) -> np.ndarray:
+    """Random pixels from up to ``max_planes`` sections, skipping blank (constant) ones.
+
+    Each section is read once in its own dtype and only its sampled pixels become float64, so
+    the memory used is one section plus ``max_samples`` values, whatever the plane size.
+    """
+    n_planes = min(data.shape[0], max_planes)
+    planes = np.sort(rng.choice(data.shape[0], size=n_planes, replace=False))
+    per_plane = max(1, max_samples // n_planes)
+    parts, blank = [], []
+    for p in planes:
+        plane = np.asarray(data[int(p)]).ravel()
+        if plane.size > per_plane:
+            plane = plane[rng.choice(plane.size, size=per_plane, replace=False)]
+        values = plane.astype(np.float64)
+        finite = values[np.isfinite(values)]
+        (blank if finite.size == 0 or finite.min() == finite.max() else parts).append(values)
+    return np.concatenate(parts or blank)

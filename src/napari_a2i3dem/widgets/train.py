@@ -487,6 +487,7 @@ class TrainWidget(QWidget):
         self._show_error(f"training failed: {message}")
 
     def _on_worker_finished(self) -> None:
+        self._worker = None
         self._update_task(True, "training finished")
         self._set_running(False)
         if not isinstance(self._last_event, TrainingFinished):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from ... import __version__
+from ..atomic import atomic_file
 from ..errors import InputError, ModelFileError
 from .config import NetworkConfig
 from .network import A2I3DEMNet
@@ -127,17 +127,8 @@ def save_model(path: str | os.PathLike, model: nn.Module, *, degradation: dict, 
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name for the model")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        torch.save(payload, handle)
     return path
 
 

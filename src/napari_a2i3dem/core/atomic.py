@@ -1,0 +1,45 @@
+"""Atomic file writes: a temporary file in the target's folder, renamed into place when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: os.umask is process-wide and not thread-safe
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """Yield a binary handle whose contents replace ``path`` only if the block completes.
+
+    The partial file is removed on any error or interruption, so ``path`` is either its old
+    self or the complete new file, never half-written. The new file gets the usual mode (umask),
+    not ``mkstemp``'s 0600.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with open(tmp, "wb") as handle:  # a named handle: writers such as tifffile want one
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
