@@ -82,13 +82,41 @@ def test_feature_bank_is_fixed_and_normalised():
 
 def test_a2i_loss_combines_l1_and_pdl(textured):
     pred = textured * 0.8 + 0.1
-    loss_fn = A2ILoss(alpha=0.01)
+    loss_fn = A2ILoss(alpha=0.01, pixel="l1")
     total = loss_fn(pred, textured)
     parts = loss_fn.last_parts
     assert parts["l1"] == pytest.approx((pred - textured).abs().mean().item(), rel=1e-6)
     assert parts["pdl"] == pytest.approx(pdl(pred, textured), rel=1e-5)
     assert total.item() == pytest.approx(parts["l1"] + 0.01 * parts["pdl"], rel=1e-6)
-    assert A2ILoss(alpha=0.0)(pred, textured).item() == pytest.approx(parts["l1"], rel=1e-6)
+    assert A2ILoss(alpha=0.0, pixel="l1")(pred, textured).item() == pytest.approx(parts["l1"],
+                                                                                  rel=1e-6)
+
+
+def test_default_pixel_term_is_rmse(textured):
+    pred = textured * 0.8 + 0.1
+    loss_fn = A2ILoss(alpha=0.01)
+    total = loss_fn(pred, textured)
+    rmse = ((pred - textured) ** 2).mean().sqrt().item()
+    assert loss_fn.last_parts["pixel"] == pytest.approx(rmse, rel=1e-5)
+    assert total.item() == pytest.approx(rmse + 0.01 * loss_fn.last_parts["pdl"], rel=1e-5)
+    with pytest.raises(ValueError, match="pixel loss"):
+        A2ILoss(pixel="l2")
+
+
+@pytest.mark.parametrize(("pixel", "optimum"), [("l1", 0.0), ("rmse", 0.4)])
+def test_l1_learns_the_median_rmse_the_mean(pixel, optimum):
+    """A correction that is exactly 0 on sampled rows (60 %) and 1 elsewhere: L1's best constant is
+    the median (0: nothing learned), RMSE's the mean (0.4) -- why RMSE is the default."""
+    target = torch.zeros(1, 1, 10, 10)
+    target[..., 6:, :] = 1.0
+    correction = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.Adam([correction], lr=0.01)
+    loss_fn = A2ILoss(alpha=0.0, pixel=pixel)
+    for _ in range(400):
+        optimiser.zero_grad()
+        loss_fn(correction.expand_as(target), target).backward()
+        optimiser.step()
+    assert correction.item() == pytest.approx(optimum, abs=0.03)
 
 
 def test_a2i_loss_gradient_flows_and_bad_input_is_refused(textured):

@@ -347,3 +347,13 @@ def test_checkpoint_is_written_atomically_with_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_pixel_loss_setting_is_checked_and_old_runs_resume_with_l1():
+    assert TrainConfig().pixel_loss == "rmse"
+    with pytest.raises(InputError, match="pixel loss"):
+        TrainConfig(pixel_loss="l2")
+    saved_before_the_option = {k: v for k, v in TrainConfig().to_dict().items()
+                               if k != "pixel_loss"}
+    assert TrainConfig.from_dict(saved_before_the_option).pixel_loss == "l1"
+    assert TrainConfig.from_dict(TrainConfig(pixel_loss="rmse").to_dict()).pixel_loss == "rmse"

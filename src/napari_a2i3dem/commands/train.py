@@ -73,6 +73,9 @@ def register(subparsers) -> None:
                    help="peak learning rate after warm-up (default by preset: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
                         + ")")
+    p.add_argument("--pixel-loss", choices=("rmse", "l1"), default=defaults.pixel_loss,
+                   help="pixel term of the loss, added to 0.01 x PDL: rmse (default; learns "
+                        "where the sections fall) or the paper's l1")
     p.add_argument("--profile", choices=PROFILE_CHOICES,
                    help="axial slice profile of the synthetic degradation (default "
                         f"{DegradationConfig().profile.kind})")
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         preset=args.preset or defaults.preset, steps=args.steps, batch_size=args.batch,
         patch_size=args.patch or recommended_patch_size(args.preset or defaults.preset),
-        lr=args.lr, device=args.device, seed=args.seed,
+        lr=args.lr, pixel_loss=args.pixel_loss, device=args.device, seed=args.seed,
         num_workers=args.workers, threads=args.threads, checkpoint_every=args.checkpoint_every,
         validation_every=args.validate_every, log_every=1)
     default = DegradationConfig()

@@ -80,6 +80,7 @@ class TrainConfig:
 
     ``threads``: torch CPU threads for the run (restored afterwards); ``None`` leaves torch's
     setting. One thread is far more robust on a machine whose cores are busy with other work.
+    ``pixel_loss``: "rmse" (default) or the paper's "l1" (why: core.model.loss).
     ``lr``: Adam's peak learning rate, reached after ``warmup_steps`` (default 5 % of the run)
     and decayed by a cosine to ``min_lr_fraction * lr``; ``None`` picks
     :data:`DEFAULT_LEARNING_RATES` for the preset (measurements in docs/training.md). Interval
@@ -96,6 +97,7 @@ class TrainConfig:
     min_lr_fraction: float = 0.05
     grad_clip: float = 1.0
     loss_alpha: float = 0.01
+    pixel_loss: str = "rmse"
     device: str = "auto"
     mixed_precision: bool = True
     num_workers: int | None = None
@@ -133,6 +135,8 @@ class TrainConfig:
             raise InputError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
         if not 0 <= self.min_lr_fraction <= 1:
             raise InputError(f"min_lr_fraction must lie in [0, 1], got {self.min_lr_fraction}")
+        if self.pixel_loss not in ("rmse", "l1"):
+            raise InputError(f"pixel loss must be 'rmse' or 'l1', got {self.pixel_loss!r}")
         if not self.grad_clip > 0:
             raise InputError(f"gradient clipping norm must be > 0, got {self.grad_clip}")
         if self.threads is not None and (int(self.threads) != self.threads or self.threads < 1):
@@ -173,7 +177,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        values = {k: v for k, v in d.items() if k in known}
+        values.setdefault("pixel_loss", "l1")  # runs saved before the option trained with L1
+        return cls(**values)
 
 
 def _model_api():
@@ -366,7 +372,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = model_api.A2I3DEMNet(self.network_config()).to(device)
         self.model = model
-        loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha).to(device)
+        loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha, pixel=cfg.pixel_loss).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.resolved_lr())
         schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
