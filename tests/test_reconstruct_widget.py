@@ -9,7 +9,7 @@ import torch
 from napari_a2i3dem.core.model import A2I3DEMNet, load_model, preset, save_model
 from napari_a2i3dem.core.reconstruction import cubic_upsample_stack, reconstruct_volume
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
-from napari_a2i3dem.widgets.reconstruct import FILE_TARGET, ReconstructWidget
+from napari_a2i3dem.widgets.reconstruct import FILE_TARGET, ReconstructWidget, viewer_grid
 
 SETTINGS = {"tile": 32, "overlap": 8, "batch": 16}
 
@@ -86,25 +86,26 @@ def test_compare_lays_layers_side_by_side(make_napari_viewer, qtbot, stack, mode
     source = viewer.layers["em"]
     widget.compare_button.setChecked(True)
     out, cubic = widget.output_layer, widget.cubic_layer
-    assert viewer.grid.enabled and tuple(viewer.grid.shape) == (1, 2)
+    grid = viewer_grid(viewer)
+    assert grid.enabled and tuple(grid.shape) == (1, 2)
     assert out.visible and cubic.visible and not source.visible
     layers = list(viewer.layers)
-    positions = {viewer.grid.position(layers.index(lay), layers) for lay in (cubic, out)}
+    positions = {grid.position(layers.index(lay), layers) for lay in (cubic, out)}
     assert positions == {(0, 0), (0, 1)}
-    assert viewer.grid.position(layers.index(cubic), layers) == (0, 0)
+    assert grid.position(layers.index(cubic), layers) == (0, 0)
     out.contrast_limits = (20.0, 120.0)
     assert tuple(cubic.contrast_limits) == (20.0, 120.0)
     cubic.gamma = 0.7
     assert out.gamma == pytest.approx(0.7)
 
     widget.compare_button.setChecked(False)
-    assert not viewer.grid.enabled and source.visible
+    assert not grid.enabled and source.visible
     out.contrast_limits = (0.0, 255.0)
     assert tuple(cubic.contrast_limits) == (20.0, 120.0)  # unlinked again
 
     widget.show_confidence.setChecked(True)
     widget.compare_button.setChecked(True)
-    assert tuple(viewer.grid.shape) == (1, 3) and widget.confidence_layer.visible
+    assert tuple(grid.shape) == (1, 3) and widget.confidence_layer.visible
     widget.compare_button.setChecked(False)
 
     ortho = widget.open_orthoviews()

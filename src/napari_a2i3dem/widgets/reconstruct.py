@@ -457,10 +457,10 @@ class ReconstructWidget(QWidget):
                 self._show_status("run a reconstruction first")
                 self.compare_button.setChecked(False)
                 return
+            grid = viewer_grid(self.viewer)
             self._comparison = {
                 "visible": {id(layer): layer.visible for layer in self.viewer.layers},
-                "grid": (self.viewer.grid.enabled, tuple(self.viewer.grid.shape),
-                         self.viewer.grid.stride),
+                "grid": (grid.enabled, tuple(grid.shape), grid.stride),
                 "linked": layers[:2],
             }
             for layer in self.viewer.layers:
@@ -469,16 +469,17 @@ class ReconstructWidget(QWidget):
             for layer in layers:
                 self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers))
             self._link(layers[:2])
-            self.viewer.grid.stride = 1
-            self.viewer.grid.shape = (1, len(layers))
-            self.viewer.grid.enabled = True
+            grid.stride = 1
+            grid.shape = (1, len(layers))
+            grid.enabled = True
             self.viewer.reset_view()
         elif self._comparison is not None:
             saved, self._comparison = self._comparison, None
             enabled_before, shape, stride = saved["grid"]
-            self.viewer.grid.enabled = enabled_before
-            self.viewer.grid.shape = shape
-            self.viewer.grid.stride = stride
+            grid = viewer_grid(self.viewer)
+            grid.enabled = enabled_before
+            grid.shape = shape
+            grid.stride = stride
             self._unlink(saved["linked"])
             for layer in self.viewer.layers:
                 layer.visible = saved["visible"].get(id(layer), layer.visible)
@@ -531,3 +532,9 @@ def _reconstruction_job(stack, model, ratio, target, confidence, cancel, setting
     except BaseException:
         target.discard()
         raise
+
+
+def viewer_grid(viewer):
+    """The viewer's grid settings: ``viewer.canvas.grid`` (napari >= 0.9), else ``viewer.grid``."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
