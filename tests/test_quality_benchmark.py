@@ -63,6 +63,19 @@ def test_aligned_planes_stop_at_the_last_section():
         aligned_truth_planes(10, 2, 0.5, 20)
 
 
+def test_resolution_is_assessed_away_from_missing_sections(quality):
+    stack = np.random.default_rng(0).random((25, 8, 8)).astype(np.float32)
+    stack[14] = 0.0                      # CREMI's missing section
+    assert quality.longest_intact_run(stack) == (0, 13)
+    stack[3] = 0.0
+    assert quality.longest_intact_run(stack) == (4, 13)
+    stack[[0, 24]] = 0.0
+    stack[5:9] = 0.0
+    assert quality.longest_intact_run(stack) == (15, 23)
+    with pytest.raises(ValueError, match="blank"):
+        quality.longest_intact_run(np.zeros((3, 4, 4)))
+
+
 def test_markdown_section_is_replaced_not_duplicated(quality, tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nSpeed table by someone else.\n")
