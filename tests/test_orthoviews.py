@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_a2i3dem.widgets.orthoviews import OrthoViewsWidget, ortho_order
 
@@ -107,3 +108,26 @@ def test_open_close_repeatedly_as_a_dock(make_napari_viewer, qtbot, volume):
     viewer.window.add_dock_widget(keep, name="Orthogonal views")
     viewer.dims.set_current_step(0, 4)
     assert keep.views.models["xz"].dims.current_step[0] == 4
+
+
+def test_views_frame_the_volume_when_shown_and_on_fit(make_napari_viewer, qtbot, volume):
+    viewer = make_napari_viewer()
+    widget = OrthoViewsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Orthogonal views", area="right")
+    xz = widget.views.models["xz"]
+    camera = xz.scene.camera if hasattr(xz, "scene") else xz.camera   # napari 0.9 moved it
+    viewer.add_image(volume, name="iso", scale=(15, 15, 15))   # first layer: framed at once
+
+    def centred_on_volume() -> bool:
+        z_center, x_center = camera.center[-2:]
+        return abs(z_center - 23 * 15 / 2) < 15 and abs(x_center - 31 * 15 / 2) < 15
+
+    qtbot.waitUntil(centred_on_volume, timeout=2000)
+    framed_zoom = camera.zoom
+    camera.center = (0.0, 5000.0, 5000.0)                   # the user pans away and zooms
+    camera.zoom = framed_zoom * 8
+    assert not centred_on_volume()
+    qtbot.mouseClick(widget.fit_button, Qt.MouseButton.LeftButton)
+    assert centred_on_volume()
+    np.testing.assert_allclose(camera.zoom, framed_zoom, rtol=0.05)
+    _close(widget, qtbot)

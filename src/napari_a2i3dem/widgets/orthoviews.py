@@ -22,7 +22,15 @@ from napari.components import ViewerModel
 from napari.layers import Layer, Vectors
 from napari.qt import QtViewer
 from qtpy.QtCore import QEvent, Qt, QTimer
-from qtpy.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSplitter, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 SYNCED_PROPERTIES = (
     "contrast_limits", "colormap", "gamma", "opacity", "visible", "blending", "scale",
@@ -89,8 +97,7 @@ class OrthoViews:
         viewer.mouse_move_callbacks.append(self._on_mouse_move)
         self._on_main_order()
         self._on_main_point()
-        for model in self.models.values():
-            model.reset_view()
+        self.fit()
 
     # ------------------------------------------------------------------ layers
     def _add_copies(self, layer: Layer, index: int) -> None:
@@ -121,9 +128,19 @@ class OrthoViews:
         return sum(1 for lay in model.layers if lay.name != CROSS_NAME)
 
     def _on_inserted(self, event) -> None:
+        first = all(self._n_mirrored(model) == 0 for model in self.models.values())
         self._add_copies(event.value, event.index)
         self._on_main_order()
         self._update_cross()
+        if first:                 # nothing was framed before: frame the new layer
+            self.fit()
+
+    def fit(self) -> None:
+        """Frame every layer in both views (after the canvases got their size)."""
+        if self._closed:
+            return
+        for model in self.models.values():
+            model.reset_view()
 
     def _on_removed(self, event) -> None:
         layer = event.value
@@ -363,9 +380,14 @@ class OrthoViewsWidget(QWidget):
             "(otherwise at the viewer's current position)")
         self.follow_cursor.toggled.connect(self.views.set_follow_cursor)
 
+        self.fit_button = QPushButton("Fit views")
+        self.fit_button.setToolTip("Frame the whole volume in the xz and yz views")
+        self.fit_button.clicked.connect(self.views.fit)
+
         controls = QHBoxLayout()
         controls.addWidget(self.follow_cursor)
         controls.addStretch(1)
+        controls.addWidget(self.fit_button)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(splitter, 1)
@@ -373,7 +395,10 @@ class OrthoViewsWidget(QWidget):
         self.destroyed.connect(functools.partial(_close_views, self.views))
 
     def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ParentChange:
+        if event.type() == QEvent.Type.Show:
+            # The canvases only know their size once shown: frame the views then.
+            QTimer.singleShot(0, self.views.fit)
+        elif event.type() == QEvent.Type.ParentChange:
             if self.parent() is not None:
                 self._was_docked = True
             elif self._was_docked:  # removed from its dock: release the canvases
