@@ -14,6 +14,11 @@ from napari_a2i3dem.core.evaluation import aligned_truth_planes
 from napari_a2i3dem.core.pipeline import interpolate_z
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
+# A short CPU training on the decimated FIB-SEM crop (1 thread, about a minute here): measured
+# +0.53 dB PSNR and +0.009 SSIM over cubic (torch 2.13 CPU, seed 0); the bar leaves room for
+# other platforms' arithmetic.
+QUALITY_STEPS = 150
+QUALITY_MIN_GAIN_DB = 0.3
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +112,33 @@ def test_smoke_run_on_a_tiny_crop(quality, shared_data, tmp_path):
     assert real["cubic"]["anisotropy"] > 1.5   # 40 nm sections vs 4 nm pixels
     text = (out / "benchmarks.md").read_text()
     assert "| A2I-3DEM |" in text and "cremi_sample.tif" in text
+
+
+@pytest.mark.slow
+def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_data, tmp_path):
+    """The quality claim, checked on real EM with its isotropic truth: a short self-supervised
+    training on the decimated FIB-SEM stack (every 3rd plane) reconstructs z better than cubic,
+    in PSNR and in SSIM (docs/benchmarks.md: +0.78 dB after 6.5 minutes on the whole stack; here
+    150 steps on a 128 x 128 crop, scored on its central 64 x 64)."""
+    from napari_a2i3dem.core.degradations import DegradationConfig
+    from napari_a2i3dem.core.evaluation import score_volume
+    from napari_a2i3dem.core.io import read_stack
+    from napari_a2i3dem.core.pipeline import TrainingPlan, reconstruct_isotropic, train_model
+
+    truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)[:, 61:189, 61:189]
+    acquisition = quality.decimate(truth, 3)
+    plan = TrainingPlan(preset="tiny", steps=QUALITY_STEPS, device="cpu", seed=0,
+                        degradation=DegradationConfig.clean(acquisition.profile),
+                        extra={"threads": 1})
+    finished = train_model(acquisition.stack, ratio=3.0, spacing=(30.0, 10.0, 10.0), plan=plan,
+                           model_path=tmp_path / "m.pt")
+    crop = np.ascontiguousarray(acquisition.stack[:, 32:96, 32:96])
+    a2i = reconstruct_isotropic(crop, finished.model_path, 3.0, device="cpu")
+    cubic = interpolate_z(crop, 3, "cubic", a2i.shape[0])
+    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
+                                    truth.shape[0])
+    reference = truth[ref, 32:96, 32:96]
+    ours, theirs = (score_volume(reference, v[rec].astype(np.float32), 10.0, ratio=3)
+                    for v in (a2i, cubic))
+    assert ours["psnr"] - theirs["psnr"] > QUALITY_MIN_GAIN_DB, (ours["psnr"], theirs["psnr"])
+    assert ours["ssim"] > theirs["ssim"]
