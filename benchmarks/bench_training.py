@@ -208,10 +208,12 @@ def render(results: dict) -> dict[str, str]:
         blocks["lr"] = "\n".join(rows)
     if "machine" in results:
         m = results["machine"]
-        blocks["machine"] = (f"Measured with torch {m['torch']} on {m['cores']} CPU cores shared "
-                             f"with other work, {m['threads']} torch thread(s); 1-minute load "
-                             f"average {m['load_average_1min']:.1f} at the start, "
-                             f"{m.get('load_average_1min_end', float('nan')):.1f} at the end.")
+        blocks["machine"] = (f"Measured with torch {m['torch']} on {m['cores']} CPU cores, "
+                             f"{m['threads']} torch thread(s); 1-minute load average "
+                             f"{m['load_average_1min']:.1f} at the start, "
+                             f"{m.get('load_average_1min_end', float('nan')):.1f} at the end "
+                             f"(the benchmark's own work included; above the core count, other "
+                             f"jobs shared the machine).")
     return blocks
 
 
