@@ -88,6 +88,12 @@ def test_layers_added_and_removed_are_mirrored(make_napari_viewer, qtbot, volume
     first.name = "renamed"
     viewer.layers.remove("second")
     assert [lay.name for lay in widget.views.models["yz"].layers] == ["renamed", "crosshair"]
+    # a 2-D layer (like the training preview) has no xz / yz view and is left out
+    viewer.add_image(volume[0], name="flat")
+    viewer.layers.move(viewer.layers.index("flat"), 0)
+    assert [lay.name for lay in widget.views.models["xz"].layers] == ["renamed", "crosshair"]
+    viewer.layers.remove("flat")
+    assert [lay.name for lay in widget.views.models["xz"].layers] == ["renamed", "crosshair"]
     _close(widget, qtbot)
 
 

@@ -1,9 +1,9 @@
 """The "Orthogonal views" dock: xz and yz canvases that follow the main viewer.
 
 Two extra :class:`~napari.components.ViewerModel` + :class:`~napari.qt.QtViewer` canvases mirror the
-main viewer's layers (copies that share the same data arrays, with their display properties kept in
-sync) and roll ``dims.order`` so that the xz view slices y and the yz view slices x, with z drawn
-vertically in both. Their slice position follows the main viewer's dims (both ways) or, with
+main viewer's 3-D layers (copies that share the same data arrays, with their display properties
+kept in sync) and roll ``dims.order`` so that the xz view slices y and the yz view slices x, with
+z drawn vertically in both. Their slice position follows the main viewer's dims (both ways) or, with
 "Follow cursor", the mouse over the main canvas; a crosshair marks the focus point. Streaming
 refreshes of a layer (``layer.refresh()`` while a reconstruction fills it) reach the copies too.
 
@@ -101,6 +101,8 @@ class OrthoViews:
 
     # ------------------------------------------------------------------ layers
     def _add_copies(self, layer: Layer, index: int) -> None:
+        if layer.ndim < 3:        # a 2-D layer (e.g. the training preview) has no xz / yz view
+            return
         copies = {}
         for name, model in self.models.items():
             copy = _copy_layer(layer)
@@ -128,11 +130,11 @@ class OrthoViews:
         return sum(1 for lay in model.layers if lay.name != CROSS_NAME)
 
     def _on_inserted(self, event) -> None:
-        first = all(self._n_mirrored(model) == 0 for model in self.models.values())
+        first = not self._copies
         self._add_copies(event.value, event.index)
         self._on_main_order()
         self._update_cross()
-        if first:                 # nothing was framed before: frame the new layer
+        if first and self._copies:    # nothing was framed before: frame the new layer
             self.fit()
 
     def fit(self) -> None:
@@ -144,7 +146,9 @@ class OrthoViews:
 
     def _on_removed(self, event) -> None:
         layer = event.value
-        copies = self._copies.pop(id(layer), {})
+        if id(layer) not in self._copies:
+            return
+        copies = self._copies.pop(id(layer))
         self._disconnect_layer(layer)
         for name, copy in copies.items():
             if copy in self.models[name].layers:
@@ -152,7 +156,7 @@ class OrthoViews:
         self._update_cross()
 
     def _on_moved(self, event) -> None:
-        order = [id(layer) for layer in self.viewer.layers]
+        order = [id(layer) for layer in self.viewer.layers if id(layer) in self._copies]
         for name, model in self.models.items():
             for position, key in enumerate(order):
                 copy = self._copies.get(key, {}).get(name)
@@ -288,7 +292,7 @@ class OrthoViews:
             self._updating_cross = False
 
     def _draw_cross(self) -> None:
-        layers = [lay for lay in self.viewer.layers]
+        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
         if not layers:
             return
         extent = self.viewer.layers.get_extent(layers)
