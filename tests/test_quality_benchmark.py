@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,6 @@ import pytest
 from napari_a2i3dem.core.evaluation import aligned_truth_planes
 from napari_a2i3dem.core.pipeline import interpolate_z
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 # A short CPU training on the decimated FIB-SEM crop (1 thread, about a minute here): measured
 # +0.53 dB PSNR and +0.009 SSIM over cubic (torch 2.13 CPU, seed 0); the bar leaves room for
 # other platforms' arithmetic.
@@ -22,13 +19,8 @@ QUALITY_MIN_GAIN_DB = 0.3
 
 
 @pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+def quality(load_benchmark):
+    return load_benchmark("quality.py", "quality_benchmark")
 
 
 def ramp_volume(depth=90, size=16):
