@@ -31,6 +31,7 @@ from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
 from napari_a2i3dem.core.reconstruction import reconstruct_volume
 from napari_a2i3dem.core.sample import make_sample_stack
 from napari_a2i3dem.core.training_events import StepProgress, TrainingFinished
+from napari_a2i3dem.core.validation import ratio_from_spacing
 
 # preset -> (batch, patch) as a GPU user would train it
 GPU_SIZES = {"tiny": (16, 128), "small": (16, 128), "base": (16, 128)}
@@ -79,7 +80,7 @@ def trainer_rate(name: str, batch: int, patch: int, device: str, amp: bool, step
                  workdir: Path) -> dict:
     """The real training loop on the bundled sample: steps/s after set-up, and the outcome."""
     stack, spacing = make_sample_stack(0)
-    ratio = spacing[0] / spacing[2]
+    ratio = ratio_from_spacing(spacing)
     plan = TrainingPlan(preset=name, steps=steps, batch_size=batch, patch_size=patch,
                         device=device, seed=0,
                         extra={"mixed_precision": amp, "validation_count": 8})
@@ -108,7 +109,7 @@ def inference(model_path: str, device: str, amp: bool, repeats: int = 2) -> tupl
 
     The model file is read once, so the timing is the reconstruction's, not the file's."""
     stack, spacing = make_sample_stack(0)
-    ratio = spacing[0] / spacing[2]
+    ratio = ratio_from_spacing(spacing)
     stack = stack.astype(np.float32)
     dev = select_device(device)
     model = load_model(model_path)

@@ -39,8 +39,8 @@ sys.modules[_spec.name] = quality
 _spec.loader.exec_module(quality)
 
 from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
-from napari_a2i3dem.core.evaluation import score_volume  # noqa: E402
 from napari_a2i3dem.core.io import read_stack  # noqa: E402
+from napari_a2i3dem.core.metrics import psnr, ssim  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
 from napari_a2i3dem.core.pipeline import (  # noqa: E402
     TrainingPlan,
@@ -134,8 +134,9 @@ def run(args: argparse.Namespace) -> dict:
     aligned = truth[ref, rows, cols].astype(np.float32)
 
     def scores(volume: np.ndarray) -> dict:
-        s = score_volume(aligned, volume[rec].astype(np.float32), SPACING_NM)
-        return {"psnr": round(s["psnr"], 3), "ssim": round(s["ssim"], 4)}
+        test = volume[rec].astype(np.float32)
+        return {"psnr": round(psnr(aligned, test, data_range=255.0), 3),
+                "ssim": round(ssim(aligned, test, data_range=255.0), 4)}
 
     cubic = scores(interpolate_z(crop, RATIO, "cubic"))
     module = load_model(model_path).model

@@ -146,9 +146,9 @@ class OrthoViews:
 
     def _on_removed(self, event) -> None:
         layer = event.value
-        if id(layer) not in self._copies:
+        copies = self._copies.pop(id(layer), None)
+        if copies is None:          # a 2-D layer: never mirrored
             return
-        copies = self._copies.pop(id(layer))
         self._disconnect_layer(layer)
         for name, copy in copies.items():
             if copy in self.models[name].layers:
