@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .acquisition import interpolation_matrix, isotropic_length, upsample_axis
+from .allocator import release_memory, tune_allocator
 from .devices import autocast, select_device
 from .errors import Cancelled, InputError
 from .normalization import IntensityScale, cast_like
@@ -291,6 +292,7 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     validate_volume(stack, check_values=False)
     tile, overlap = validate_tiling(tile, overlap)
     fusion = _validate_fusion(fusion)
+    tune_allocator()
     depth_in, height, width = (int(s) for s in stack.shape)
     depth = isotropic_length(depth_in, ratio)
     lo, hi = (0, height) if rows is None else (int(rows[0]), int(rows[1]))
@@ -386,6 +388,8 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
             conf = np.abs(xz - yz) * np.float32(scale.high - scale.low)
         data = cast_like(scale.denormalize(fused), out_dtype)
         yield Piece(slice(final_start, final_stop), data, conf, progress())
+    del carry_sum, carry_weight, slab
+    release_memory()
 
 
 def reconstruct_volume(stack, model, ratio: float, **kwargs
