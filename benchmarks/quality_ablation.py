@@ -38,6 +38,7 @@ quality = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = quality
 _spec.loader.exec_module(quality)
 
+from napari_a2i3dem.core.calibration import estimate_degradation  # noqa: E402
 from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
 from napari_a2i3dem.core.io import read_stack  # noqa: E402
 from napari_a2i3dem.core.metrics import psnr, ssim  # noqa: E402
@@ -73,6 +74,13 @@ class FlipEnsemble(torch.nn.Module):
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--acquisition", choices=("decimation", "thick"), default="decimation")
+    p.add_argument("--ratio", type=int, default=RATIO, help="z reduction rho (default 3)")
+    p.add_argument("--degradation", default="told",
+                   choices=("told", "calibrated", "calibrated-range", "calibrated-quiet",
+                            "default"),
+                   help="told: the true profile, no noise (the benchmark's old protocol); "
+                        "calibrated: estimated from the stack (what a user gets); default: the "
+                        "generic DegradationConfig()")
     p.add_argument("--seconds", type=float, default=180.0, help="training budget (wall time)")
     p.add_argument("--steps", type=int, help="fixed training steps instead of --seconds")
     p.add_argument("--preset", default="tiny")
@@ -105,7 +113,27 @@ def run(args: argparse.Namespace) -> dict:
     if args.crop:
         truth = truth[tuple(quality.central(n, args.crop) for n in truth.shape)]
     make = quality.decimate if args.acquisition == "decimation" else quality.thick_sections
-    acquisition = make(truth, RATIO)
+    ratio = int(args.ratio)
+    acquisition = make(truth, ratio)
+    if args.degradation == "told":
+        degradation = DegradationConfig.clean(acquisition.profile)
+    elif args.degradation.startswith("calibrated"):
+        estimate = estimate_degradation(acquisition.stack, float(ratio), seed=args.seed)
+        print(estimate.summary(), flush=True)
+        degradation = estimate.config()
+        if args.degradation == "calibrated-range":
+            from dataclasses import replace
+
+            from napari_a2i3dem.core.acquisition import SliceProfile
+            profile = estimate.profile if estimate.profile.kind != "none" else SliceProfile(
+                "box", 0.5)
+            degradation = replace(degradation, profile=profile, fixed_profile=False,
+                                  profile_width=(estimate.profile.width, 1.0))
+        if args.degradation == "calibrated-quiet":
+            from dataclasses import replace
+            degradation = replace(degradation, noise=DegradationConfig.clean().noise)
+    else:
+        degradation = DegradationConfig()
     network = {}
     if args.channels:
         network["channels"] = args.channels
@@ -116,12 +144,12 @@ def run(args: argparse.Namespace) -> dict:
     plan = TrainingPlan(preset=args.preset, steps=args.steps,
                         seconds=None if args.steps else args.seconds, batch_size=args.batch,
                         patch_size=patch, lr=args.lr, device="cpu", seed=args.seed,
-                        degradation=DegradationConfig.clean(acquisition.profile),
+                        degradation=degradation,
                         extra={"network": network})
     model_path = Path(tempfile.mkdtemp(prefix="a2i3dem-ablation-")) / "model.pt"
     started = time.perf_counter()
-    finished = train_model(acquisition.stack, ratio=float(RATIO),
-                           spacing=(SPACING_NM * RATIO, SPACING_NM, SPACING_NM), plan=plan,
+    finished = train_model(acquisition.stack, ratio=float(ratio),
+                           spacing=(SPACING_NM * ratio, SPACING_NM, SPACING_NM), plan=plan,
                            model_path=model_path,
                            on_event=quality.progress_printer(args.label))
     train_s = time.perf_counter() - started
@@ -129,7 +157,7 @@ def run(args: argparse.Namespace) -> dict:
     rows = quality.central(truth.shape[1], args.eval_size)
     cols = quality.central(truth.shape[2], args.eval_size)
     crop = np.ascontiguousarray(acquisition.stack[:, rows, cols])
-    rec, ref = quality.aligned_truth_planes(acquisition.stack.shape[0], RATIO,
+    rec, ref = quality.aligned_truth_planes(acquisition.stack.shape[0], ratio,
                                             acquisition.offset, truth.shape[0])
     aligned = truth[ref, rows, cols].astype(np.float32)
 
@@ -138,19 +166,20 @@ def run(args: argparse.Namespace) -> dict:
         return {"psnr": round(psnr(aligned, test, data_range=255.0), 3),
                 "ssim": round(ssim(aligned, test, data_range=255.0), 4)}
 
-    cubic = scores(interpolate_z(crop, RATIO, "cubic"))
+    cubic = scores(interpolate_z(crop, ratio, "cubic"))
     module = load_model(model_path).model
     variants = {"network": module}
     if args.flip_ensemble:
         variants["flip ensemble"] = FlipEnsemble(module)
     results = {}
     for name, net in variants.items():
-        volume = reconstruct_isotropic(crop, net, float(RATIO), device="cpu")
+        volume = reconstruct_isotropic(crop, net, float(ratio), device="cpu")
         s = scores(volume)
         results[name] = {**s, "psnr_gain": round(s["psnr"] - cubic["psnr"], 3),
                          "ssim_gain": round(s["ssim"] - cubic["ssim"], 4)}
     return {
-        "label": args.label, "acquisition": args.acquisition, "preset": args.preset,
+        "label": args.label, "acquisition": args.acquisition, "ratio": ratio,
+        "degradation": args.degradation, "preset": args.preset,
         "network": network, "lr": args.lr, "batch": args.batch, "patch": patch,
         "seed": args.seed, "threads": args.threads, "budget_s": args.seconds,
         "steps": finished.step, "train_s": round(train_s, 1),

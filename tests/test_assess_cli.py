@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 from scipy import fft as sp_fft
 
 from napari_a2i3dem.cli import main
@@ -62,3 +63,30 @@ def test_real_sstem_stack_is_strongly_anisotropic(shared_data, tmp_path):
     assert 8.0 < report["lateral_nm"] < 20.0
     assert report["xz_nm"] > 40.0 and report["yz_nm"] > 40.0
     assert report["anisotropy"] > 3.0
+
+
+def test_assess_checks_a_model_on_the_stack(tmp_path, capsys):
+    import torch
+
+    from napari_a2i3dem.core.model import A2I3DEMNet, preset, save_model
+
+    rng = np.random.default_rng(0)
+    stack = (rng.random((12, 64, 64)) * 255).astype(np.uint8)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 10.0, 1 / 10.0),
+                     metadata={"axes": "ZYX", "spacing": 30.0, "unit": "nm"})
+    torch.manual_seed(0)
+    network = A2I3DEMNet(preset("tiny"))
+    with torch.no_grad():  # a model that adds a strong random correction to every plane
+        network.output_projection.weight.mul_(200.0)
+    model = save_model(tmp_path / "m.pt", network, degradation={},
+                       spacing=(30.0, 10.0, 10.0), ratio=3.0,
+                       intensity={"low": 0.0, "high": 255.0})
+    report = tmp_path / "r.json"
+    assert main(["assess", str(path), "--model", str(model), "--quiet", "--json",
+                 str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "no-truth check:" in out
+    record = json.loads(report.read_text())["model_check"]
+    # A model that scrambles the planes is flagged, never passed silently.
+    assert record["passed"] is False and "WARNING" in out

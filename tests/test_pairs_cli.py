@@ -107,3 +107,21 @@ def test_ratio_from_spacing_option_or_a_clear_error_without_any(tmp_path, rng, c
     assert run_cli(plain, "--spacing", 30, 10, 10, "--count", 1, "--patch", 32,
                    "--out", out) == 0
     assert "ratio 3" in capsys.readouterr().out
+
+
+def test_default_pairs_are_calibrated_and_the_evidence_drawn(tmp_path, capsys):
+    from _fields import membrane_field
+
+    sections = membrane_field((96, 96, 96), seed=1)[::3]
+    stack = np.clip(128 + 80 * sections, 0, 255).astype(np.uint8)
+    path = tmp_path / "sections.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 10.0, 1 / 10.0),
+                     metadata={"axes": "ZYX", "spacing": 30.0, "unit": "nm"})
+    out, figure = tmp_path / "pairs.tif", tmp_path / "evidence.png"
+    assert run_cli(path, "--count", 2, "--patch", 32, "--out", out, "--spectra", figure) == 0
+    text = capsys.readouterr().out
+    assert "estimated slice profile: point sampling" in text
+    assert "box profile width 0-1" in text and "noise" not in text.split("(ratio")[1]
+    assert figure.stat().st_size > 10_000 and figure.read_bytes()[:4] == b"\x89PNG"
+    assert run_cli(path, "--clean", "--profile", "box", "--out", out) == 2
+    assert "do not combine" in capsys.readouterr().err

@@ -102,12 +102,30 @@ def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stack_file, tmp_path,
     assert torch.load(ckpt, weights_only=True)["step"] == 2
 
 
-def test_profile_option_and_default(stack_file, tmp_path):
-    from napari_a2i3dem.core.degradations import DegradationConfig
-
+def test_profile_option_and_default(stack_file, tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert main(["train", str(stack_file), "--steps", "1", "--out", str(out), *FAST]) == 0
-    assert load_model(out).degradation == DegradationConfig().to_dict()
+    err = capsys.readouterr().err
+    # By default the degradation is calibrated to the stack, said, saved, and checked.
+    assert "estimated slice profile" in err and "no-truth check" in err
+    model = load_model(out)
+    calibration = model.extra["calibration"]
+    assert model.degradation["profile"]["kind"] in ("box", "gaussian")
+    assert model.degradation["profile_width"][1] == max(1.0, calibration["profile"]["width"])
+    assert not any(a["enabled"] for a in model.degradation["artefacts"].values())
+    assert "passed" in model.extra["model_check"]
     assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
-                 "--profile", "none", *FAST]) == 0
+                 "--profile", "none", "--no-check", *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "set by hand" not in err or "point sampling" in err
     assert load_model(out).degradation["profile"]["kind"] == "none"
+    assert load_model(out).extra["model_check"] is None
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+                 "--profile", "box", "--profile-width", "0.5", "--artefacts", "drift",
+                 *FAST]) == 0
+    saved = load_model(out).degradation
+    assert saved["profile"] == {"kind": "box", "width": 0.5, "kernel": None}
+    assert saved["artefacts"]["drift"]["enabled"]
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+                 "--profile-width", "0.5", *FAST]) == 2
+    assert "--profile-width needs --profile box or gaussian" in capsys.readouterr().err

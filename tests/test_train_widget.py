@@ -42,8 +42,9 @@ def test_defaults_come_from_the_chosen_stack(viewer_with_stack):
 
 def test_degradation_comes_from_the_training_pairs_widget(viewer_with_stack):
     viewer, widget = viewer_with_stack
-    assert widget.make_trainer(TrainConfig(**LONG_RUN)).degradation == DegradationConfig()
-    assert "(defaults)" in widget.degradation_label.text()
+    # Nothing published by Training pairs: the trainer calibrates to the stack when it starts.
+    assert widget.make_trainer(TrainConfig(**LONG_RUN)).degradation is None
+    assert "calibrated to the stack" in widget.degradation_label.text()
     clean = DegradationConfig.clean()
     plugin_state(viewer).extra["degradation"] = clean.to_dict()
     assert widget.make_trainer(TrainConfig(**LONG_RUN)).degradation == clean
@@ -94,6 +95,14 @@ def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp
     assert plugin_state(viewer).model_path == widget.model_path
     assert "stopped at step" in widget.status_label.text()
     assert widget.model_path.with_name(widget.model_path.stem + ".ckpt.pt").exists()
+    # The no-truth check of the saved model is shown (red when it warns) and kept in the file.
+    assert widget.check_label.text().startswith("no-truth check:")
+    from napari_a2i3dem.core.model import load_model
+
+    record = load_model(widget.model_path).extra["model_check"]
+    assert ("WARNING" in widget.check_label.text()) == (not record["passed"])
+    # It started calibrated to the stack: the label shows the estimate.
+    assert "slice profile" in widget.degradation_label.text()
 
 
 def test_pause_and_resume(viewer_with_stack, qtbot):

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+from ..core.acquisition import PROFILE_KINDS, SliceProfile
+from ..core.calibration import DegradationEstimate, training_degradation
+from ..core.degradations import ARTEFACT_NAMES, DegradationConfig
 from ..core.errors import InputError
 from ..core.validation import validate_ratio
 
@@ -29,3 +33,53 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type for rates and widths: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+PROFILE_CHOICES = ("auto", *(k for k in PROFILE_KINDS if k != "custom"))
+
+
+def add_degradation_arguments(p: argparse.ArgumentParser) -> None:
+    """``--profile``, ``--profile-width`` and ``--artefacts``: the synthetic degradation,
+    calibrated to the stack unless told otherwise."""
+    p.add_argument("--profile", choices=PROFILE_CHOICES, default="auto",
+                   help="axial slice profile of the synthetic degradation: auto (default) "
+                        "estimates it and the noise from the stack's own z lines; none = point "
+                        "sampling; box / gaussian with --profile-width")
+    p.add_argument("--profile-width", type=positive_float, metavar="W",
+                   help="width of a box / gaussian (FWHM) profile in section spacings "
+                        "(default 1)")
+    p.add_argument("--artefacts", nargs="+", choices=ARTEFACT_NAMES, default=(),
+                   metavar="NAME",
+                   help="EM artefacts to simulate as well (off by default; the estimate says "
+                        f"which the stack shows): {', '.join(ARTEFACT_NAMES)}")
+
+
+def chosen_profile(args: argparse.Namespace) -> SliceProfile | None:
+    """The profile given on the command line, or ``None`` for the stack's estimate."""
+    if args.profile == "auto":
+        if args.profile_width is not None:
+            raise InputError("--profile-width needs --profile box or gaussian")
+        return None
+    if args.profile == "none":
+        if args.profile_width is not None:
+            raise InputError("--profile-width does not apply to --profile none")
+        return SliceProfile("none", 0.0)
+    return SliceProfile(args.profile, 1.0 if args.profile_width is None else args.profile_width)
+
+
+def degradation_from_args(args: argparse.Namespace, stack, ratio: float
+                          ) -> tuple[DegradationConfig, DegradationEstimate]:
+    """The calibrated degradation with the command line's overrides, and the estimate."""
+    return training_degradation(stack, ratio, profile=chosen_profile(args),
+                                artefacts=tuple(args.artefacts), seed=getattr(args, "seed", 0))

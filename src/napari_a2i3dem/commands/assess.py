@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.atomic import atomic_file
 from ..core.errors import InputError
 from ..core.resolution import DEFAULT_CONE_DEG, StackResolution, iter_assess_stack
 from ._common import positive_int, ratio_arg
@@ -33,6 +34,9 @@ def register(subparsers) -> None:
     p.add_argument("--cone", type=float, default=DEFAULT_CONE_DEG, metavar="DEG",
                    help="half-angle of the directional frequency cone "
                         f"(default {DEFAULT_CONE_DEG:g})")
+    p.add_argument("--model", type=Path, metavar="MODEL",
+                   help="also check, without any truth, whether this model beats cubic "
+                        "interpolation on the stack (give the anisotropic stack it is for)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -75,15 +79,30 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
     print(f"{args.stack} (spacing z, y, x = {spacing[0]:g}, {spacing[1]:g}, {spacing[2]:g} nm)")
     print(format_report(result))
+    payload = {"stack": str(args.stack), "spacing_nm": list(spacing), **result.to_dict()}
+    if args.model is not None:
+        check = model_check_report(loaded.data, args.model, spacing)
+        print(check.summary())
+        payload["model_check"] = check.to_dict()
     if args.json is not None:
-        _write_json(args.json, {"stack": str(args.stack), "spacing_nm": list(spacing),
-                                **result.to_dict()})
+        _write_json(args.json, payload)
     return 0
 
 
+def model_check_report(stack, model_path: Path, spacing):
+    """The no-truth check of ``model_path`` on ``stack`` (core.model_check), with the stack's
+    own intensity scale and slice-profile estimate, as a reconstruction of it would use."""
+    from ..core.model import load_model
+    from ..core.model_check import check_model
+    from ..core.validation import ratio_from_spacing
+
+    loaded = load_model(model_path)
+    ratio = ratio_from_spacing(spacing)
+    return check_model(stack, loaded, ratio)
+
+
 def _write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` atomically (temporary file in the same folder, then replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
-    tmp.replace(path)
+    """Write ``payload`` atomically (a unique temporary file in the same folder, then a
+    rename)."""
+    with atomic_file(path, suffix=".json") as handle:
+        handle.write((json.dumps(payload, indent=2, allow_nan=True) + "\n").encode())

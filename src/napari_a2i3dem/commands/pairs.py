@@ -19,12 +19,14 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
+from ..core.calibration import estimate_figure
 from ..core.degradations import DegradationConfig, config_summary
 from ..core.errors import InputError
+from ..core.figures import write_figure
 from ..core.io import read_stack, resolve_spacing
 from ..core.patches import PatchPairDataset
 from ..core.validation import ratio_from_spacing, validate_ratio
-from ._common import positive_int
+from ._common import add_degradation_arguments, degradation_from_args, positive_int
 
 DEFAULT_PATCH = 128
 
@@ -57,17 +59,26 @@ def register(subparsers) -> None:
                         "no noise and no EM artefacts")
     p.add_argument("--config", type=Path, metavar="JSON",
                    help="degradation settings as JSON (DegradationConfig.to_dict())")
+    add_degradation_arguments(p)
+    p.add_argument("--spectra", type=Path, metavar="PNG",
+                   help="also draw the evidence of the estimate: the stack's measured z-line "
+                        "spectrum against the calibrated and the generic synthetic ones")
     p.set_defaults(func=run)
 
 
-def load_config(args) -> DegradationConfig:
-    """The degradation of the run: ``--config`` JSON, ``--clean`` or the defaults."""
+def load_config(args) -> DegradationConfig | None:
+    """The degradation of the run: ``--config`` JSON, ``--clean``, or ``None`` for the
+    calibrated estimate (with ``--profile`` / ``--artefacts``)."""
     if args.config is not None and args.clean:
         raise InputError("give either --clean or --config, not both")
+    told = args.profile != "auto" or args.profile_width is not None or args.artefacts
+    if told and (args.clean or args.config is not None):
+        raise InputError("--profile / --artefacts set the calibrated degradation; they do not "
+                         "combine with --clean or --config")
     if args.clean:
         return DegradationConfig.clean()
     if args.config is None:
-        return DegradationConfig()
+        return None
     try:
         text = Path(args.config).read_text()
     except OSError as exc:
@@ -121,6 +132,17 @@ def run(args) -> int:
     loaded = read_stack(args.stack).require_volume()
     ratio = (validate_ratio(args.ratio) if args.ratio is not None
              else ratio_from_spacing(resolve_spacing(loaded, spacing=args.spacing)))
+    if config is None:
+        config, estimate = degradation_from_args(args, loaded.data, ratio)
+        print(estimate.summary())
+        for suggestion in estimate.suggestions:
+            print(f"  {suggestion.name}: {suggestion.reason} (add --artefacts "
+                  f"{suggestion.name} to simulate it)")
+        if args.spectra is not None:
+            print(f"evidence: {write_figure(estimate_figure(estimate), args.spectra)}")
+    elif args.spectra is not None:
+        raise InputError("--spectra draws the calibration's evidence; leave out --clean / "
+                         "--config")
     dataset = PatchPairDataset(loaded.data, ratio, config, patch_size=args.patch,
                                seed=args.seed, length=args.count)
     out = np.empty((args.count, 2, args.patch, args.patch), dtype=np.float32)

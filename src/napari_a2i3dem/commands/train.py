@@ -7,15 +7,12 @@ up to ``--steps`` total. Ctrl-C leaves a checkpoint and prints how to resume.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..core.checkpoint import checkpoint_path_for
-from ..core.degradations import DegradationConfig
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
 from ..core.io import read_stack, resolve_spacing
@@ -26,27 +23,23 @@ from ..core.training import (
     recommended_patch_size,
 )
 from ..core.training_events import (
+    ModelChecked,
     StepProgress,
     TrainingFinished,
     TrainingStarted,
     ValidationResult,
 )
 from ..core.validation import ratio_from_spacing
-from ._common import positive_int, ratio_arg
+from ._common import (
+    add_degradation_arguments,
+    chosen_profile,
+    degradation_from_args,
+    positive_float,
+    positive_int,
+    ratio_arg,
+)
 
 PRESET_NAMES = ("tiny", "small", "base")
-PROFILE_CHOICES = ("gaussian", "box", "none")
-
-
-def positive_float(text: str) -> float:
-    """argparse type for the learning rate: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -76,9 +69,7 @@ def register(subparsers) -> None:
     p.add_argument("--pixel-loss", choices=("rmse", "l1"), default=defaults.pixel_loss,
                    help="pixel term of the loss, added to 0.01 x PDL: rmse (default; learns "
                         "where the sections fall) or the paper's l1")
-    p.add_argument("--profile", choices=PROFILE_CHOICES,
-                   help="axial slice profile of the synthetic degradation (default "
-                        f"{DegradationConfig().profile.kind})")
+    add_degradation_arguments(p)
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                    help="compute device (default: CUDA, else MPS, else CPU)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default 0)")
@@ -94,6 +85,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="continue from a checkpoint up to --steps total (the checkpoint's "
                         "preset, batch, patch, lr, seed and degradation are kept)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the no-truth check after training (does the model beat cubic "
+                        "interpolation on this stack?)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -121,10 +115,12 @@ def run(args: argparse.Namespace) -> int:
         patch_size=args.patch or recommended_patch_size(args.preset or defaults.preset),
         lr=args.lr, pixel_loss=args.pixel_loss, device=args.device, seed=args.seed,
         num_workers=args.workers, threads=args.threads, checkpoint_every=args.checkpoint_every,
-        validation_every=args.validate_every, log_every=1)
-    default = DegradationConfig()
-    degradation = (default if args.profile is None
-                   else replace(default, profile=replace(default.profile, kind=args.profile)))
+        validation_every=args.validate_every, log_every=1, check_model=not args.no_check)
+    degradation = None  # calibrated to the stack by the trainer
+    if args.resume is None and (args.profile != "auto" or args.artefacts):
+        degradation, _ = degradation_from_args(args, loaded.data, ratio)
+    else:
+        chosen_profile(args)  # a lone --profile-width is refused
     trainer = Trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
                       config=config, model_path=args.out, resume_from=args.resume,
                       checkpoint_path=checkpoint_path_for(args.out))
@@ -141,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
                       f"({event.parameters / 1e6:.2f} M parameters) on {event.device}, "
                       f"ratio {ratio:.3g}, steps {event.start_step}->{event.total_steps}",
                       file=sys.stderr)
+                print(event.calibration or f"degradation: {event.degradation}",
+                      file=sys.stderr)
                 bar = tqdm(total=event.total_steps, initial=event.start_step, unit="step",
                            disable=args.quiet, dynamic_ncols=True, file=sys.stderr)
             elif isinstance(event, StepProgress) and bar is not None:
@@ -149,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
             elif isinstance(event, ValidationResult):
                 validation = (f", val PSNR {event.network.psnr:.2f} dB "
                               f"(cubic {event.cubic.psnr:.2f})")
+            elif isinstance(event, ModelChecked):
+                if bar is not None:
+                    bar.close()
+                print(event.summary, file=sys.stderr)
             elif isinstance(event, TrainingFinished):
                 if bar is not None:
                     bar.close()

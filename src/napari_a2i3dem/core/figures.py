@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .atomic import atomic_file
 from .errors import InputError
 
 
@@ -49,11 +50,16 @@ def save_comparison_figure(path: str | Path, panels: Mapping[str, np.ndarray], *
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return write_figure(fig, path, dpi=dpi)
+
+
+def write_figure(fig: Figure, path: str | Path, *, dpi: int = 110) -> Path:
+    """Write a matplotlib Figure as PNG atomically (a unique temporary name, then a rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    tmp.replace(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name for the figure")
+    with atomic_file(path, suffix=".png") as handle:
+        fig.savefig(handle, dpi=dpi, format="png")
     return path
 
 

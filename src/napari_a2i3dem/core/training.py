@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from .. import __version__
 from .acquisition import upsample_axis
+from .allocator import release_memory, tune_allocator
 from .checkpoint import checkpoint_path_for, load_checkpoint, save_checkpoint
 from .devices import autocast, autocast_dtype, select_device
 from .errors import A2IError, InputError
@@ -38,6 +39,7 @@ from .metrics import ssim
 from .normalization import IntensityScale
 from .training_events import (
     CheckpointSaved,
+    ModelChecked,
     Paused,
     PreviewImage,
     QualityMetrics,
@@ -62,7 +64,8 @@ runs; "small" lies between. See docs/training.md."""
 
 # Settings that only change how a run is carried out, not what it learns: a resumed run takes
 # these from the caller's config, everything else from the checkpoint.
-RUNTIME_FIELDS = ("steps", "device", "threads", "num_workers", "validation_every", "preview_every",
+RUNTIME_FIELDS = ("steps", "device", "threads", "check_model", "num_workers", "validation_every",
+                  "preview_every",
                   "checkpoint_every", "log_every", "preview_max_size")
 
 
@@ -110,6 +113,7 @@ class TrainConfig:
     keep_best: bool = True
     preview_max_size: int = 384
     threads: int | None = None
+    check_model: bool = True
     network: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -273,6 +277,7 @@ class Trainer:
             raise InputError(
                 f"patch size {self.config.patch_size} is larger than the stack's xy planes "
                 f"({stack.shape[1]} x {stack.shape[2]}); choose at most {plane}")
+        self.calibration = None
         self._cancel = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -281,15 +286,14 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- set-up
     def _init_fresh(self, ratio, spacing, degradation, config) -> None:
-        degradations, _ = _pairs_api()
         if ratio is None and spacing is None:
             raise InputError("give the stack's voxel spacing (z, y, x) or the up-sampling ratio")
         self.spacing = None if spacing is None else validate_spacing(spacing)
         self.ratio = validate_ratio(ratio) if ratio is not None else ratio_from_spacing(spacing)
         if self.spacing is None:
             self.spacing = (self.ratio, 1.0, 1.0)
-        self.degradation = (degradation if degradation is not None
-                            else degradations.DegradationConfig())
+        # None: calibrated to the stack when the run starts (core.calibration)
+        self.degradation = degradation
         self.config = config if config is not None else TrainConfig()
         self.scale: IntensityScale | None = None  # estimated when the run starts (may be slow)
 
@@ -316,6 +320,18 @@ class Trainer:
                 f"the checkpoint already holds {int(state['step'])} steps; ask for more than "
                 f"that many total steps to continue (got {self.config.steps})"
             )
+
+    def calibrate(self):
+        """Estimate the stack's slice profile and noise and train with them (the default when
+        no degradation was given); returns the :class:`~.calibration.DegradationEstimate`."""
+        from .calibration import estimate_degradation
+
+        if self.scale is None:
+            self.scale = IntensityScale.from_stack(self.stack, seed=self.config.seed)
+        self.calibration = estimate_degradation(self.stack, self.ratio, scale=self.scale,
+                                                seed=self.config.seed)
+        self.degradation = self.calibration.config()
+        return self.calibration
 
     def network_config(self):
         """The :class:`NetworkConfig` of this run (preset plus ``config.network`` overrides)."""
@@ -351,6 +367,7 @@ class Trainer:
     # ------------------------------------------------------------------------- the run
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding :mod:`~napari_a2i3dem.core.training_events` events."""
+        tune_allocator()
         threads = self.config.threads
         previous = torch.get_num_threads()
         if threads is not None:
@@ -360,6 +377,7 @@ class Trainer:
         finally:
             if threads is not None:
                 torch.set_num_threads(previous)
+            release_memory()
 
     def _run(self) -> Iterator[TrainingEvent]:
         cfg = self.config
@@ -368,6 +386,8 @@ class Trainer:
         model_api = _model_api()
         if self.scale is None:
             self.scale = IntensityScale.from_stack(self.stack, seed=cfg.seed)
+        if self.degradation is None:
+            self.calibrate()
 
         torch.manual_seed(cfg.seed)
         model = model_api.A2I3DEMNet(self.network_config()).to(device)
@@ -420,7 +440,9 @@ class Trainer:
             step=start, total_steps=cfg.steps, start_step=start, device=str(device),
             parameters=sum(p.numel() for p in model.parameters()), cubic=cubic_metrics,
             loss_history=tuple(self._loss_history),
-            validation_history=tuple(self._validation_history))
+            validation_history=tuple(self._validation_history),
+            degradation=_pairs_api()[0].config_summary(self.degradation),
+            calibration="" if self.calibration is None else self.calibration.summary())
 
         step = start
         last_validated = start if self._validation_history else -1
@@ -498,7 +520,11 @@ class Trainer:
         if self.checkpoint_path is not None and step > 0:
             checkpoint = self._save_checkpoint(step, **context())
             yield CheckpointSaved(step=step, path=checkpoint)
-        model_file = self._save_model(model) if step > 0 else None
+        check = None
+        if cfg.check_model and step > 0 and self.model_path is not None:
+            check = self._check(model)
+            yield check
+        model_file = self._save_model(model, check) if step > 0 else None
         yield TrainingFinished(
             step=step, total_steps=cfg.steps, reason=reason, model_path=model_file,
             checkpoint_path=checkpoint, best_step=self._best_step, best_psnr=self._best_psnr,
@@ -625,7 +651,29 @@ class Trainer:
         self._best_psnr = float(state.get("best_psnr", -float("inf")))
         return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
 
-    def _save_model(self, model) -> Path | None:
+    def _check(self, model) -> ModelChecked:
+        """The no-truth check (core.model_check) of the model that will be saved (the best)."""
+        from .model_check import check_model
+
+        current = None
+        if self.config.keep_best and self._best_state is not None:
+            current = _cpu_state(model)
+            model.load_state_dict(self._best_state)
+        try:
+            result = check_model(self.stack, model, self.ratio, estimate=self.calibration,
+                                 scale=self.scale, device=str(self.device),
+                                 seed=self.config.seed)
+        except InputError as exc:
+            return ModelChecked(step=self.step, passed=True,
+                                summary=f"no-truth check skipped: {exc}")
+        finally:
+            if current is not None:
+                model.load_state_dict(current)
+            model.train()
+        return ModelChecked(step=self.step, passed=result.passed, summary=result.summary(),
+                            warnings=tuple(result.warnings), record=result.to_dict())
+
+    def _save_model(self, model, check: ModelChecked | None = None) -> Path | None:
         if self.model_path is None:
             return None
         model_api = _model_api()
@@ -641,6 +689,9 @@ class Trainer:
                 extra={"train_config": self.config.to_dict(), "steps": int(self.step),
                        "best_step": int(self._best_step),
                        "validation_psnr": float(self._best_psnr),
+                       "calibration": None if self.calibration is None
+                       else self.calibration.to_dict(),
+                       "model_check": None if check is None else check.record,
                        "cubic_psnr": float(self._validation_history[-1].cubic.psnr)
                        if self._validation_history else float("nan")})
         finally:

@@ -49,6 +49,8 @@ class TrainingStarted(TrainingEvent):
     cubic: QualityMetrics
     loss_history: tuple[tuple[int, float], ...] = ()
     validation_history: tuple[ValidationResult, ...] = ()
+    degradation: str = ""          # what the pairs simulate, in words
+    calibration: str = ""          # the estimate it came from, when calibrated to the stack
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,18 @@ class Paused(TrainingEvent):
 @dataclass(frozen=True)
 class Resumed(TrainingEvent):
     pass
+
+
+@dataclass(frozen=True)
+class ModelChecked(TrainingEvent):
+    """The no-truth check of the model to be saved (:mod:`~napari_a2i3dem.core.model_check`):
+    ``passed`` is False when it may be worse than interpolation on this stack; ``summary`` says
+    why in words, ``record`` holds the numbers."""
+
+    passed: bool
+    summary: str
+    warnings: tuple[str, ...] = ()
+    record: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.layers import Image
 from napari.qt.threading import thread_worker
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -31,6 +32,7 @@ from qtpy.QtWidgets import (
 
 from ..core.errors import A2IError, InputError
 from ..core.resolution import StackResolution, iter_assess_stack
+from ..core.validation import ratio_from_spacing
 from ._shared import plugin_state
 
 if TYPE_CHECKING:
@@ -86,6 +88,13 @@ class AssessWidget(QWidget):
         self.measure_button.setToolTip("decorrelation analysis of xy, xz and yz planes")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.check_button = QPushButton("Check model")
+        self.check_button.setToolTip(
+            "does the trained model (the one Train saved or Reconstruct uses) beat cubic "
+            "interpolation on the chosen anisotropic stack? Checked without any truth")
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
+        self.check_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -103,12 +112,14 @@ class AssessWidget(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.measure_button)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.check_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.table)
+        layout.addWidget(self.check_label)
         note = QLabel("Resolution = 1 / highest frequency carrying signal (decorrelation "
                       "analysis, Descloux et al. 2019); xz / yz are measured along z. No "
                       "reference needed.")
@@ -118,6 +129,8 @@ class AssessWidget(QWidget):
 
         self.measure_button.clicked.connect(self.measure)
         self.cancel_button.clicked.connect(self.cancel)
+        self.check_button.clicked.connect(self.check_model)
+        self.check_worker = None
         self.layer_combo.currentTextChanged.connect(self._fill_spacing)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -191,6 +204,49 @@ class AssessWidget(QWidget):
         self.progress.setValue(0)
         self.status.setText(f"Measuring '{name}' ...")
         worker.start()
+
+    def check_model(self) -> None:
+        """Run the no-truth model check (core.model_check) of the viewer's model on the chosen
+        layer, taken as the anisotropic stack, in a worker thread."""
+        name = self.layer_combo.currentText()
+        model_path = plugin_state(self.viewer).model_path
+        if model_path is None:
+            self.check_label.setText("No model yet: train one, or choose a model file in "
+                                     "Reconstruct.")
+            return
+        if not name or self.check_worker is not None:
+            return
+        try:
+            volume = _layer_volume(self.viewer.layers[name])
+            ratio = ratio_from_spacing(self.spacing())
+        except A2IError as exc:
+            self.check_label.setText(f"Cannot check: {exc}")
+            return
+
+        @thread_worker(ignore_errors=True)
+        def work():
+            from ..core.model_check import check_model
+
+            return check_model(volume, model_path, ratio)
+
+        worker = work()
+        worker.returned.connect(self._on_check)
+        worker.errored.connect(lambda exc: self.check_label.setText(f"Check failed: {exc}"))
+        worker.finished.connect(self._on_check_finished)
+        self.check_worker = worker
+        self.check_button.setEnabled(False)
+        self.check_label.setStyleSheet("")
+        self.check_label.setText(f"Checking {model_path.name} on '{name}' ...")
+        worker.start()
+
+    def _on_check(self, check) -> None:
+        self.last_check = check
+        self.check_label.setStyleSheet("" if check.passed else "color: #e0504d;")
+        self.check_label.setText(check.summary())
+
+    def _on_check_finished(self) -> None:
+        self.check_worker = None
+        self.check_button.setEnabled(True)
 
     def cancel(self) -> None:
         if self.worker is not None:

@@ -31,6 +31,7 @@ from qtpy.QtWidgets import (
 from superqt import QLabeledDoubleRangeSlider
 
 from ..core.acquisition import SliceProfile
+from ..core.calibration import DegradationEstimate, draw_estimate, estimate_degradation
 from ..core.degradations import (
     ARTEFACT_NAMES,
     ARTEFACT_UNITS,
@@ -39,7 +40,6 @@ from ..core.degradations import (
     NoiseSettings,
 )
 from ..core.errors import A2IError
-from ..core.spectral import suggest_defaults
 from ._pairs_preview import PairsPreviewEngine, Preview
 from ._shared import plugin_state
 
@@ -97,6 +97,28 @@ class SpectraCanvas(FigureCanvasQTAgg):
         self.draw_idle()
 
 
+class EstimateCanvas(FigureCanvasQTAgg):
+    """The evidence of the calibration: measured z-line spectrum vs the calibrated and the
+    generic synthetic ones (core.calibration.draw_estimate)."""
+
+    def __init__(self, parent=None) -> None:
+        figure = Figure(figsize=(4.0, 2.2))
+        super().__init__(figure)
+        self.setParent(parent)
+        self.axes = figure.add_subplot()
+        self.axes.tick_params(labelsize=7)
+        figure.tight_layout()
+
+    def show_estimate(self, estimate: DegradationEstimate) -> None:
+        self.axes.clear()
+        draw_estimate(self.axes, estimate)
+        self.axes.xaxis.label.set_fontsize(8)
+        self.axes.yaxis.label.set_fontsize(8)
+        self.axes.legend(fontsize=7, loc="lower left")
+        self.figure.tight_layout()
+        self.draw_idle()
+
+
 class ArtefactControls(QWidget):
     """Enable box, probability and strength range of one artefact."""
 
@@ -145,11 +167,14 @@ class TrainingPairsWidget(QWidget):
         self._engine: PairsPreviewEngine | None = None
         self._engine_key: object = None
         self._worker = None
-        self._suggest_worker = None
         self._pending = False
         self._closing = False
         self.layers: dict[str, Image] = {}
         self.last_preview: Preview | None = None
+        self.estimate: DegradationEstimate | None = None
+        self._publish = False
+        self._calibrate_next = False
+        self._noise_probability = DegradationConfig().noise.probability
         self.update_count = 0
         self._build()
         self._timer = QTimer(self)
@@ -184,13 +209,28 @@ class TrainingPairsWidget(QWidget):
         self.profile_kind.addItems(["box", "gaussian", "none"])
         self.profile_kind.setCurrentText(defaults.profile.kind)
         form.addRow("Slice profile", self.profile_kind)
-        self.profile_width = _range_slider(0.1, 2.0, defaults.profile_width, 2)
+        self.profile_width = _range_slider(0.0, 2.0, defaults.profile_width, 2)
         self.profile_width.setToolTip("section thickness in units of the section spacing "
                                       "(drawn per pair from this range)")
         form.addRow("Profile width", self.profile_width)
         self.fixed_profile = QCheckBox("fixed width (centre of the range)")
         form.addRow("", self.fixed_profile)
         layout.addLayout(form)
+
+        calibration_box = QGroupBox("Calibration to the stack")
+        calibration_layout = QVBoxLayout(calibration_box)
+        self.suggest_button = QPushButton("Calibrate to stack")
+        self.suggest_button.setToolTip(
+            "estimate the slice profile and the noise from the stack's own z lines and set "
+            "the controls to them (done when a stack is chosen); artefacts stay off")
+        calibration_layout.addWidget(self.suggest_button)
+        self.calibration_label = QLabel("")
+        self.calibration_label.setWordWrap(True)
+        calibration_layout.addWidget(self.calibration_label)
+        self.estimate_canvas = EstimateCanvas(self)
+        self.estimate_canvas.setMinimumHeight(160)
+        calibration_layout.addWidget(self.estimate_canvas)
+        layout.addWidget(calibration_box)
 
         noise_box = QGroupBox("Noise (on acquired sections)")
         noise_form = QFormLayout(noise_box)
@@ -204,10 +244,8 @@ class TrainingPairsWidget(QWidget):
         self.noise_poisson = _range_slider(0.0, 0.2, defaults.noise.poisson)
         self.noise_poisson.setToolTip("shot-noise std at full intensity")
         noise_form.addRow("Poisson", self.noise_poisson)
-        self.suggest_button = QPushButton("Suggest from stack")
-        self.suggest_button.setToolTip("estimate the stack's noise and set the noise range")
-        noise_form.addRow(self.suggest_button)
         self.noise_label = QLabel("")
+        self.noise_label.setWordWrap(True)
         noise_form.addRow(self.noise_label)
         layout.addWidget(noise_box)
 
@@ -253,6 +291,7 @@ class TrainingPairsWidget(QWidget):
             controls.connect(self.request_update)
         self.layer_combo.currentTextChanged.connect(self._on_layer_chosen)
         self.new_sample.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
+        self.ratio.valueChanged.connect(self._on_ratio_changed)
         self.suggest_button.clicked.connect(self.suggest_from_stack)
         self.viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self.viewer.layers.events.removed.connect(self._refresh_layer_choices)
@@ -268,7 +307,7 @@ class TrainingPairsWidget(QWidget):
             profile_width=(low, high),
             fixed_profile=self.fixed_profile.isChecked(),
             noise=NoiseSettings(kind=self.noise_kind.currentText(),
-                                probability=DegradationConfig().noise.probability,
+                                probability=self._noise_probability,
                                 sigma=tuple(self.noise_sigma.value()),
                                 poisson=tuple(self.noise_poisson.value())),
             artefacts={name: c.artefact() for name, c in self.artefacts.items()},
@@ -279,6 +318,7 @@ class TrainingPairsWidget(QWidget):
         self.profile_kind.setCurrentText(config.profile.kind)
         self.profile_width.setValue(config.profile_width)
         self.fixed_profile.setChecked(config.fixed_profile)
+        self._noise_probability = config.noise.probability
         self.noise_kind.setCurrentText(config.noise.kind)
         self.noise_sigma.setValue(config.noise.sigma)
         self.noise_poisson.setValue(config.noise.poisson)
@@ -329,36 +369,42 @@ class TrainingPairsWidget(QWidget):
             if z / ((y + x) / 2.0) > 1.0:
                 self.ratio.setValue(z / ((y + x) / 2.0))
         self.request_update()
+        self.suggest_from_stack()
 
     def suggest_from_stack(self) -> None:
-        """Estimate the stack's noise (in a worker thread) and set the noise range from it."""
-        layer = self.stack_layer()
-        if layer is None:
+        """Calibrate to the stack: estimate its slice profile and noise (core.calibration) in
+        the preview's worker thread, then set the controls to them."""
+        if self.stack_layer() is None:
             self.status.setText("choose a 3-D image layer first")
             return
-        spacing = (self.state.stack.spacing if self.state.stack is not None
-                   and self.state.stack.layer_name == layer.name
-                   else (self.ratio.value(), 1.0, 1.0))
-        data = layer.data[0] if layer.multiscale else layer.data
+        self._calibrate_next = True
         self.suggest_button.setEnabled(False)
-        self.noise_label.setText("estimating the noise of the stack...")
-        worker = create_worker(suggest_defaults, data, spacing, _start_thread=False)
-        worker.returned.connect(self._apply_suggestion)
-        worker.errored.connect(
-            lambda exc: self.noise_label.setText(f"cannot estimate the noise: {exc}"))
-        worker.finished.connect(lambda: self.suggest_button.setEnabled(True))
-        self._suggest_worker = worker
-        worker.start()
+        self.calibration_label.setText("estimating the slice profile and noise of the stack...")
+        self.request_update()
 
-    def _apply_suggestion(self, suggestion: dict) -> None:
-        if self._closing:
-            return
-        noise = DegradationConfig.from_dict(suggestion["degradation"]).noise
-        self.noise_kind.setCurrentText(noise.kind)
-        self.noise_sigma.setValue(noise.sigma)
-        self.noise_poisson.setValue(noise.poisson)
-        self.noise_label.setText(f"estimated noise of the stack: {suggestion['noise_sigma']:.3g} "
-                                 f"({100 * suggestion['noise_relative']:.2g} % of the range)")
+    def _on_ratio_changed(self, ratio: float) -> None:
+        """A calibration belongs to one ratio: estimate again for the new one."""
+        if self.estimate is not None and abs(self.estimate.ratio - ratio) > 1e-9:
+            self.suggest_from_stack()
+
+    def _on_estimate_failed(self, message: str) -> None:
+        self.calibration_label.setText(f"cannot calibrate to this stack: {message}; the "
+                                       "controls stay as they are")
+        self._publish = True
+
+    def _apply_estimate(self, estimate: DegradationEstimate) -> None:
+        self.estimate = estimate
+        self._publish = True
+        self.set_config(estimate.config())
+        lines = [estimate.summary()]
+        lines += [f"the stack shows {s.name}: {s.reason} (switch it on below to simulate it)"
+                  for s in estimate.suggestions]
+        self.calibration_label.setText("\n".join(lines))
+        self.noise_label.setText(
+            f"section noise {100 * estimate.noise_relative:.1f} % of the range; a synthetic "
+            f"acquisition adds {100 * estimate.added_noise:.1f} % on top of what the slice "
+            "profile leaves of an xy patch's own noise")
+        self.estimate_canvas.show_estimate(estimate)
 
     # ------------------------------------------------------------------------------ updates
     def request_update(self, *args) -> None:
@@ -381,14 +427,16 @@ class TrainingPairsWidget(QWidget):
         except A2IError as exc:
             self.status.setText(str(exc))
             return
-        self.state.extra["degradation"] = config.to_dict()
+        if self._publish:  # until calibrated, Train calibrates itself
+            self.state.extra["degradation"] = config.to_dict()
         data = layer.data[0] if layer.multiscale else layer.data  # full resolution
         key = (id(data), layer.name)
         if key != self._engine_key:
             self._engine, self._engine_key = None, key
         patch = int(min(self.patch.value(), *data.shape[1:]))
+        calibrate, self._calibrate_next = self._calibrate_next, False
         args = (data, self.ratio.value(), config, patch, self.seed.value(),
-                self.force.isChecked())
+                self.force.isChecked(), calibrate)
         self._pending = False
         self._worker = create_worker(self._compute, *args, _start_thread=False)
         self._worker.returned.connect(self._show)
@@ -397,23 +445,40 @@ class TrainingPairsWidget(QWidget):
         self.status.setText("updating...")
         self._worker.start()
 
-    def _compute(self, data, ratio, config, patch, seed, force) -> Preview:
+    def _compute(self, data, ratio, config, patch, seed, force, calibrate
+                 ) -> tuple[Preview, DegradationEstimate | str | None]:
+        """Worker thread: the calibration when asked (an estimate, or why it failed), then the
+        preview."""
+        estimate = None
+        if calibrate:
+            try:
+                estimate = estimate_degradation(data, ratio)
+            except A2IError as exc:
+                estimate = str(exc)
         if self._engine is None:
             self._engine = PairsPreviewEngine(data)
         return self._engine.compute(ratio, config, patch_size=patch, seed=seed,
-                                    force_artefacts=force)
+                                    force_artefacts=force), estimate
 
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"preview failed: {exc}")
+        self.suggest_button.setEnabled(True)
 
     def _on_finished(self) -> None:
         self._worker = None
         if self._pending and not self._closing:
             self._start_update()
 
-    def _show(self, preview: Preview) -> None:
+    def _show(self, result: tuple[Preview, DegradationEstimate | str | None]) -> None:
         if self._closing:
             return
+        preview, estimate = result
+        if estimate is not None:
+            self.suggest_button.setEnabled(True)
+            if isinstance(estimate, str):
+                self._on_estimate_failed(estimate)
+            elif not self._calibrate_next:  # else a newer calibration is on its way
+                self._apply_estimate(estimate)
         self.last_preview = preview
         self._update_layers(preview)
         self.canvas.show_comparison(preview.comparison)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from napari.qt.threading import create_worker
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
@@ -38,6 +39,7 @@ from ..core.model import PRESETS
 from ..core.training import TrainConfig, Trainer, recommended_patch_size
 from ..core.training_events import (
     CheckpointSaved,
+    ModelChecked,
     Paused,
     PreviewImage,
     Resumed,
@@ -54,6 +56,8 @@ from ._training_plot import TrainingPlot
 
 PREVIEW_LAYER = "training preview (xz)"
 DEFAULT_OUTPUT = Path.home() / "a2i3dem-models"
+CALIBRATED_TEXT = ("calibrated to the stack when training starts: slice profile and noise "
+                   "estimated from its own z lines (set them by hand in Training pairs)")
 
 
 def format_duration(seconds: float) -> str:
@@ -85,6 +89,7 @@ class TrainWidget(QWidget):
         self._last_event: TrainingEvent | None = None
         self._source_layer = ""
         self.model_path: Path | None = None
+        self._check: ModelChecked | None = None
         self._build()
         self._refresh_layers()
         self._refresh_degradation()
@@ -165,6 +170,14 @@ class TrainWidget(QWidget):
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.check_label = QLabel("")
+        self.check_label.setWordWrap(True)
+        self.check_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.check_label.setToolTip(
+            "after training: does the model beat cubic interpolation on this stack? Checked "
+            "without any truth: the reconstruction passed back through the estimated "
+            "acquisition, the agreement of its xz and yz passes, and held-out pairs made with "
+            "the estimated slice profile")
         self.plot = TrainingPlot(self)
         self.plot.setMinimumHeight(220)
 
@@ -173,6 +186,7 @@ class TrainWidget(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.check_label)
         layout.addWidget(self.plot)
         self._set_running(False)
 
@@ -231,20 +245,22 @@ class TrainWidget(QWidget):
         except A2IError:
             self.ratio_spin.setValue(spacing[0] / ((spacing[1] + spacing[2]) / 2.0))
 
-    def degradation(self) -> DegradationConfig:
-        """The Training pairs widget's settings if it published any, else the defaults."""
+    def degradation(self) -> DegradationConfig | None:
+        """The Training pairs widget's settings if it published any, else ``None``: the
+        trainer calibrates the degradation to the stack when the run starts."""
         published = self.state.extra.get("degradation")
         if published is None:
-            return DegradationConfig()
+            return None
         try:
             return DegradationConfig.from_dict(dict(published))
         except A2IError as exc:
             raise InputError(f"the Training pairs settings cannot be used: {exc}") from exc
 
     def _refresh_degradation(self) -> None:
-        source = "Training pairs" if "degradation" in self.state.extra else "defaults"
         try:
-            text = f"{config_summary(self.degradation())} ({source})"
+            config = self.degradation()
+            text = (CALIBRATED_TEXT if config is None
+                    else f"{config_summary(config)} (Training pairs)")
         except A2IError as exc:
             text = str(exc)
         self.degradation_label.setText(text)
@@ -335,6 +351,7 @@ class TrainWidget(QWidget):
         self._run = self._run_box["run"] = run = TrainingRun(trainer)
         self._source_layer = self.layer_combo.currentText()
         self.plot.clear_data()
+        self.check_label.setText("")
         self.progress.setRange(0, trainer.config.steps)
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
@@ -407,6 +424,8 @@ class TrainWidget(QWidget):
             self.plot.refresh(force=True)
             self._show_status(f"training {event.parameters / 1e6:.2f} M parameters on "
                               f"{event.device}; cubic validation PSNR {event.cubic.psnr:.2f} dB")
+            if event.calibration:
+                self.degradation_label.setText(event.calibration)
         elif isinstance(event, StepProgress):
             self.progress.setValue(event.step)
             self.progress.setFormat(
@@ -430,6 +449,8 @@ class TrainWidget(QWidget):
             self.pause_button.setText("Pause")
         elif isinstance(event, CheckpointSaved):
             self.status_label.setToolTip(f"checkpoint: {event.path}")
+        elif isinstance(event, ModelChecked):
+            self._check = event
         elif isinstance(event, TrainingFinished):
             self._on_training_finished(event)
 
@@ -478,6 +499,12 @@ class TrainWidget(QWidget):
         else:
             self._show_status(f"{verb} before the first step; nothing was saved")
         self.progress.setFormat(f"{verb}: {event.step}/{event.total_steps}")
+        check, self._check = self._check, None
+        if check is not None:
+            self.check_label.setText(check.summary)
+            self.check_label.setStyleSheet("" if check.passed else "color: #e0504d;")
+            if not check.passed:
+                show_warning("A2I-3DEM: " + check.warnings[0])
 
     def _on_error(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, A2IError) else f"{type(exc).__name__}: {exc}"
