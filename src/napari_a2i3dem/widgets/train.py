@@ -3,7 +3,9 @@
 Training runs in a napari ``thread_worker`` that yields the engine's progress events; this widget
 turns them into a progress bar with ETA, a live loss / validation-PSNR plot and a preview layer
 (the network applied to one real xz plane) that is updated in place. The saved model is handed to
-the Reconstruct widget through :func:`~napari_a2i3dem.widgets._shared.plugin_state`.
+the Reconstruct widget through :func:`~napari_a2i3dem.widgets._shared.plugin_state`. napari
+(>= 0.6.5) registers the worker as a running task, so closing the window asks first; the widget's
+``destroyed`` hook then finishes the run (final checkpoint and model) before it goes.
 """
 
 from __future__ import annotations
@@ -85,7 +87,6 @@ class TrainWidget(QWidget):
         self.state = plugin_state(napari_viewer)
         self._run: TrainingRun | None = None
         self._worker = None
-        self._task_id = None
         self._last_event: TrainingEvent | None = None
         self._source_layer = ""
         self.model_path: Path | None = None
@@ -360,7 +361,6 @@ class TrainWidget(QWidget):
             run.events, _start_thread=False,
             _connect={"yielded": self._on_event, "errored": self._on_error,
                       "finished": self._on_worker_finished})
-        self._register_task(run)
         self._set_running(True)
         self._worker.start()
         return True
@@ -387,29 +387,6 @@ class TrainWidget(QWidget):
             self._run.finish(timeout=timeout)
         if self._worker is not None:
             self._worker.quit()
-
-    def _register_task(self, run: TrainingRun) -> None:
-        """Tell napari a long task is running: closing the window asks first, then finishes
-        the run cleanly (final checkpoint + model) through ``run.finish``."""
-        window = getattr(self.viewer, "window", None)
-        register = getattr(window, "_register_task_status", None)
-        if register is None:
-            return
-        from napari.utils.task_status import Status
-
-        def cancel() -> bool:
-            return run.finish(timeout=30.0)
-
-        self._task_id = register("napari-a2i3dem", Status.BUSY, "training a network", cancel)
-
-    def _update_task(self, done: bool, description: str) -> None:
-        window = getattr(self.viewer, "window", None)
-        update = getattr(window, "_update_task_status", None)
-        if update is None or self._task_id is None:
-            return
-        from napari.utils.task_status import Status
-
-        update(self._task_id, Status.COMPLETED if done else Status.BUSY, description)
 
     # ------------------------------------------------------------------------------ events
     def _on_event(self, event: TrainingEvent) -> None:
@@ -439,7 +416,6 @@ class TrainWidget(QWidget):
             self._show_status(f"step {event.step}: validation PSNR {event.network.psnr:.2f} dB "
                               f"(cubic {event.cubic.psnr:.2f} dB), SSIM "
                               f"{event.network.ssim:.3f} (cubic {event.cubic.ssim:.3f})")
-            self._update_task(False, f"training: step {event.step}")
         elif isinstance(event, PreviewImage):
             self._show_preview(event)
         elif isinstance(event, Paused):
@@ -515,7 +491,6 @@ class TrainWidget(QWidget):
 
     def _on_worker_finished(self) -> None:
         self._worker = None
-        self._update_task(True, "training finished")
         self._set_running(False)
         if not isinstance(self._last_event, TrainingFinished):
             self.progress.setFormat("stopped")
