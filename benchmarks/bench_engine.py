@@ -162,9 +162,10 @@ def measure_training(preset_name: str, steps: int) -> dict:
 def child(args) -> int:
     torch.set_num_threads(args.threads)
     from napari_a2i3dem.core.allocator import tune_allocator
+    from napari_a2i3dem.core.devices import cpu_bf16_is_fast
 
     tune_allocator()  # what reconstruct() and Trainer.run() do (a no-op when switched off)
-    out = {"fp32_peak_gflops": matmul_peak(torch.float32),
+    out = {"bf16_inference": cpu_bf16_is_fast(), "fp32_peak_gflops": matmul_peak(torch.float32),
            "bf16_peak_gflops": matmul_peak(torch.bfloat16, size=1024, repeats=2)}
     if args.child == "reconstruction":
         out.update(measure_reconstruction(args.preset, args.profile))
@@ -174,10 +175,9 @@ def child(args) -> int:
     return 0
 
 
-def run_child(kind: str, preset_name: str, threads: int, tuned: bool, profile: bool,
+def run_child(kind: str, preset_name: str, threads: int, settings: dict, profile: bool,
               train_steps: int = 30) -> dict:
-    env = dict(os.environ)
-    env["A2I3DEM_MALLOC_TUNING"] = "1" if tuned else "0"
+    env = {**os.environ, **settings}
     cmd = [sys.executable, __file__, "--child", kind, "--preset", preset_name,
            "--threads", str(threads), "--train-steps", str(train_steps)] + (
                ["--profile"] if profile else [])
@@ -207,15 +207,22 @@ def main(argv=None) -> int:
                "presets": {}}
     for name in args.presets:
         entry = {}
-        variants = [("tuned", True)] + ([] if args.no_untuned else [("untuned", False)])
-        for label, tuned in variants:
-            rec = run_child("reconstruction", name, args.threads, tuned,
-                            args.profile and tuned)
-            train = run_child("training", name, args.threads, tuned, False, args.train_steps)
+        variants = {"tuned": {"A2I3DEM_MALLOC_TUNING": "1"}}
+        if not args.no_untuned:
+            variants["tuned, fp32 inference"] = {"A2I3DEM_MALLOC_TUNING": "1",
+                                                 "A2I3DEM_CPU_BF16": "0"}
+            variants["untuned, fp32 (before)"] = {"A2I3DEM_MALLOC_TUNING": "0",
+                                                  "A2I3DEM_CPU_BF16": "0"}
+        for label, settings in variants.items():
+            rec = run_child("reconstruction", name, args.threads, settings,
+                            args.profile and label == "tuned")
+            train = run_child("training", name, args.threads, settings, False,
+                              args.train_steps)
             entry[label] = {"reconstruction": rec, "training": train}
             peak = rec["fp32_peak_gflops"]
             print(f"{name} [{label}] fp32 peak {peak:.0f} GFLOP/s, bf16 peak "
-                  f"{rec['bf16_peak_gflops']:.1f} GFLOP/s")
+                  f"{rec['bf16_peak_gflops']:.1f} GFLOP/s; bf16 inference "
+                  f"{'on' if rec['bf16_inference'] else 'off'}")
             print(f"  reconstruction {rec['voxels'] / 1e6:.1f} Mvox in {rec['wall_s']:.1f} s: "
                   f"{rec['voxels_per_s'] / 1e6:.2f} Mvox/s, {rec['gflops_per_s']:.1f} GFLOP/s = "
                   f"{100 * rec['gflops_per_s'] / peak:.0f} % of fp32 peak; user "

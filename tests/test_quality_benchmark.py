@@ -16,6 +16,9 @@ from napari_a2i3dem.core.pipeline import interpolate_z
 # other platforms' arithmetic.
 QUALITY_STEPS = 150
 QUALITY_MIN_GAIN_DB = 0.3
+BLIND_STEPS = 600
+BLIND_MIN_GAIN_DB = 0.1
+BLIND_SSIM_TOLERANCE = 0.001
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,38 @@ def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_dat
                     for v in (a2i, cubic))
     assert ours["psnr"] - theirs["psnr"] > QUALITY_MIN_GAIN_DB, (ours["psnr"], theirs["psnr"])
     assert ours["ssim"] > theirs["ssim"]
+
+
+@pytest.mark.slow
+def test_blind_training_beats_cubic_on_thick_sections(quality, shared_data, tmp_path):
+    """Issue 17's claim with defaults only: the degradation is calibrated by the trainer (no
+    profile, noise or artefact told) on sections one spacing thick -- the case where the old
+    default came out a dB below cubic -- and the result beats cubic. The whole 250 x 250 stack
+    trains (a 128 x 128 crop gave too few distinct patches: +0.13 dB, SSIM -0.0008 after 600
+    steps); scored on the central 128 x 128, as the benchmark (+0.28 to +0.38 dB, SSIM +0.002
+    to +0.006 after 1 000 steps, three seeds)."""
+    from napari_a2i3dem.core.evaluation import score_volume
+    from napari_a2i3dem.core.io import read_stack
+    from napari_a2i3dem.core.model import load_model
+    from napari_a2i3dem.core.pipeline import TrainingPlan, reconstruct_isotropic, train_model
+
+    truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)
+    acquisition = quality.thick_sections(truth, 3)
+    plan = TrainingPlan(preset="tiny", steps=BLIND_STEPS, device="cpu", seed=0,
+                        degradation=None, extra={"threads": 2})
+    finished = train_model(acquisition.stack, ratio=3.0, spacing=(30.0, 10.0, 10.0), plan=plan,
+                           model_path=tmp_path / "m.pt")
+    extra = load_model(finished.model_path).extra
+    assert extra["calibration"] is not None and extra["model_check"]["passed"]
+    crop = np.ascontiguousarray(acquisition.stack[:, 61:189, 61:189])
+    a2i = reconstruct_isotropic(crop, finished.model_path, 3.0, device="cpu")
+    cubic = interpolate_z(crop, 3, "cubic", a2i.shape[0])
+    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
+                                    truth.shape[0])
+    reference = truth[ref, 61:189, 61:189]
+    ours, theirs = (score_volume(reference, v[rec].astype(np.float32), 10.0, ratio=3)
+                    for v in (a2i, cubic))
+    print(f"blind thick sections: {ours['psnr'] - theirs['psnr']:+.2f} dB, "
+          f"{ours['ssim'] - theirs['ssim']:+.4f} SSIM over cubic")
+    assert ours["psnr"] - theirs["psnr"] > BLIND_MIN_GAIN_DB, (ours["psnr"], theirs["psnr"])
+    assert ours["ssim"] >= theirs["ssim"] - BLIND_SSIM_TOLERANCE

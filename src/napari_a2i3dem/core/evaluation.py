@@ -120,12 +120,14 @@ def format_table(scores: Mapping[str, Mapping[str, float]],
 
 
 def write_json(path: str | Path, payload) -> Path:
-    """Write ``payload`` as JSON atomically (temporary file in the same folder + replace)."""
+    """Write ``payload`` as JSON atomically (a unique temporary file in the same folder, then a
+    rename: never follows a planted link, never races another writer)."""
+    from .atomic import atomic_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
+    text = json.dumps(payload, indent=2, default=_json_default) + "\n"
+    with atomic_file(path, suffix=".json") as handle:
+        handle.write(text.encode())
     return path
 
 

@@ -181,7 +181,7 @@ class PlaneRunner:
         if self.cancel():
             raise Cancelled("reconstruction stopped")
         inputs = torch.from_numpy(np.ascontiguousarray(tiles)[:, None]).to(self.device)
-        with torch.inference_mode(), autocast(self.device, self.amp):
+        with torch.inference_mode(), autocast(self.device, self.amp, inference=True):
             out = self.module(inputs)
         if tuple(out.shape) != tuple(inputs.shape):
             raise InputError(
