@@ -28,7 +28,7 @@ def widget(make_napari_viewer, qtbot):
     # A worker still running is waited for; one whose start is only queued (superqt queues the
     # start with a timer when called from a running event loop) never started and is dropped.
     if w._worker is not None and w._worker.is_running:
-        qtbot.waitUntil(lambda: w._worker is None, timeout=20_000)
+        qtbot.waitUntil(lambda: w._worker is None, timeout=60_000)
 
 
 def wait_for_update(widget, qtbot, previous: int) -> None:
@@ -124,5 +124,8 @@ def test_choosing_a_stack_calibrates_the_controls_to_it(widget, qtbot, rng):
     assert widget.config() == estimate.config()
     qtbot.waitUntil(lambda: plugin_state(widget.viewer).extra.get("degradation")
                     == estimate.config().to_dict(), timeout=30_000)
+    # The calibrated preview arrives (its worker ends before the widget goes).
+    qtbot.waitUntil(lambda: widget._worker is None and widget.status.text().startswith("patch"),
+                    timeout=60_000)
     # The evidence is drawn: the measured spectrum and the two synthetic ones.
     assert len(widget.estimate_canvas.axes.get_lines()) == 3

@@ -146,7 +146,7 @@ def test_blind_training_beats_cubic_on_thick_sections(quality, shared_data, tmp_
     default came out a dB below cubic -- and the result beats cubic. The whole 250 x 250 stack
     trains (a 128 x 128 crop gave too few distinct patches: +0.13 dB, SSIM -0.0008 after 600
     steps); scored on the central 128 x 128, as the benchmark (+0.28 to +0.38 dB, SSIM +0.002
-    to +0.006 after 1 000 steps, three seeds)."""
+    to +0.006 after 1 000 steps, three seeds). Measured here: +0.37 dB, +0.0056 SSIM."""
     from napari_a2i3dem.core.evaluation import score_volume
     from napari_a2i3dem.core.io import read_stack
     from napari_a2i3dem.core.model import load_model
