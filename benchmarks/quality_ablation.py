@@ -26,6 +26,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--acquisition", choices=("decimation", "thick"), default="decimation")
     p.add_argument("--ratio", type=int, default=RATIO, help="z reduction rho (default 3)")
     p.add_argument("--degradation", default="told",
-                   choices=("told", "calibrated", "calibrated-range", "calibrated-quiet",
+                   choices=("told", "calibrated", "calibrated-fixed", "calibrated-fixed-quiet",
                             "default"),
                    help="told: the true profile, no noise (the benchmark's old protocol); "
-                        "calibrated: estimated from the stack (what a user gets); default: the "
+                        "calibrated: estimated from the stack, widths up to one section (what a "
+                        "user gets); calibrated-fixed(-quiet): the estimate alone (without its "
+                        "noise); default: the "
                         "generic DegradationConfig()")
     p.add_argument("--seconds", type=float, default=180.0, help="training budget (wall time)")
     p.add_argument("--steps", type=int, help="fixed training steps instead of --seconds")
@@ -120,17 +123,12 @@ def run(args: argparse.Namespace) -> dict:
     elif args.degradation.startswith("calibrated"):
         estimate = estimate_degradation(acquisition.stack, float(ratio), seed=args.seed)
         print(estimate.summary(), flush=True)
-        degradation = estimate.config()
-        if args.degradation == "calibrated-range":
-            from dataclasses import replace
-
-            from napari_a2i3dem.core.acquisition import SliceProfile
-            profile = estimate.profile if estimate.profile.kind != "none" else SliceProfile(
-                "box", 0.5)
-            degradation = replace(degradation, profile=profile, fixed_profile=False,
-                                  profile_width=(estimate.profile.width, 1.0))
-        if args.degradation == "calibrated-quiet":
-            from dataclasses import replace
+        degradation = estimate.config()  # the default: widths from the estimate to 1 section
+        if args.degradation != "calibrated":  # the estimate alone, at its fixed width
+            width = estimate.profile.width
+            degradation = replace(degradation, profile=estimate.profile, fixed_profile=True,
+                                  profile_width=(width, width))
+        if args.degradation == "calibrated-fixed-quiet":
             degradation = replace(degradation, noise=DegradationConfig.clean().noise)
     else:
         degradation = DegradationConfig()

@@ -109,6 +109,22 @@ def test_smoke_run_on_a_tiny_crop(quality, shared_data, tmp_path):
     assert "| A2I-3DEM |" in text and "cremi_sample.tif" in text
 
 
+def score_against_truth(truth, acquisition, model_path, window: slice):
+    """(A2I-3DEM scores, cubic scores) of ``acquisition`` reconstructed with ``model_path`` on the
+    lateral ``window`` x ``window`` crop, against the aligned truth planes (rho 3, 10 nm)."""
+    from napari_a2i3dem.core.evaluation import score_volume
+    from napari_a2i3dem.core.pipeline import reconstruct_isotropic
+
+    crop = np.ascontiguousarray(acquisition.stack[:, window, window])
+    a2i = reconstruct_isotropic(crop, model_path, 3.0, device="cpu")
+    cubic = interpolate_z(crop, 3, "cubic", a2i.shape[0])
+    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
+                                    truth.shape[0])
+    reference = truth[ref, window, window]
+    return tuple(score_volume(reference, v[rec].astype(np.float32), 10.0, ratio=3)
+                 for v in (a2i, cubic))
+
+
 @pytest.mark.slow
 def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_data, tmp_path):
     """The quality claim, checked on real EM with its isotropic truth: a short self-supervised
@@ -116,9 +132,8 @@ def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_dat
     in PSNR and in SSIM (docs/benchmarks.md: +0.78 dB after 6.5 minutes on the whole stack; here
     150 steps on a 128 x 128 crop, scored on its central 64 x 64)."""
     from napari_a2i3dem.core.degradations import DegradationConfig
-    from napari_a2i3dem.core.evaluation import score_volume
     from napari_a2i3dem.core.io import read_stack
-    from napari_a2i3dem.core.pipeline import TrainingPlan, reconstruct_isotropic, train_model
+    from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
 
     truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)[:, 61:189, 61:189]
     acquisition = quality.decimate(truth, 3)
@@ -127,14 +142,7 @@ def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_dat
                         extra={"threads": 1})
     finished = train_model(acquisition.stack, ratio=3.0, spacing=(30.0, 10.0, 10.0), plan=plan,
                            model_path=tmp_path / "m.pt")
-    crop = np.ascontiguousarray(acquisition.stack[:, 32:96, 32:96])
-    a2i = reconstruct_isotropic(crop, finished.model_path, 3.0, device="cpu")
-    cubic = interpolate_z(crop, 3, "cubic", a2i.shape[0])
-    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
-                                    truth.shape[0])
-    reference = truth[ref, 32:96, 32:96]
-    ours, theirs = (score_volume(reference, v[rec].astype(np.float32), 10.0, ratio=3)
-                    for v in (a2i, cubic))
+    ours, theirs = score_against_truth(truth, acquisition, finished.model_path, slice(32, 96))
     assert ours["psnr"] - theirs["psnr"] > QUALITY_MIN_GAIN_DB, (ours["psnr"], theirs["psnr"])
     assert ours["ssim"] > theirs["ssim"]
 
@@ -147,10 +155,9 @@ def test_blind_training_beats_cubic_on_thick_sections(quality, shared_data, tmp_
     trains (a 128 x 128 crop gave too few distinct patches: +0.13 dB, SSIM -0.0008 after 600
     steps); scored on the central 128 x 128, as the benchmark (+0.28 to +0.38 dB, SSIM +0.002
     to +0.006 after 1 000 steps, three seeds). Measured here: +0.37 dB, +0.0056 SSIM."""
-    from napari_a2i3dem.core.evaluation import score_volume
     from napari_a2i3dem.core.io import read_stack
     from napari_a2i3dem.core.model import load_model
-    from napari_a2i3dem.core.pipeline import TrainingPlan, reconstruct_isotropic, train_model
+    from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
 
     truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)
     acquisition = quality.thick_sections(truth, 3)
@@ -160,14 +167,8 @@ def test_blind_training_beats_cubic_on_thick_sections(quality, shared_data, tmp_
                            model_path=tmp_path / "m.pt")
     extra = load_model(finished.model_path).extra
     assert extra["calibration"] is not None and extra["model_check"]["passed"]
-    crop = np.ascontiguousarray(acquisition.stack[:, 61:189, 61:189])
-    a2i = reconstruct_isotropic(crop, finished.model_path, 3.0, device="cpu")
-    cubic = interpolate_z(crop, 3, "cubic", a2i.shape[0])
-    rec, ref = aligned_truth_planes(acquisition.stack.shape[0], 3, acquisition.offset,
-                                    truth.shape[0])
-    reference = truth[ref, 61:189, 61:189]
-    ours, theirs = (score_volume(reference, v[rec].astype(np.float32), 10.0, ratio=3)
-                    for v in (a2i, cubic))
+    ours, theirs = score_against_truth(truth, acquisition, finished.model_path,
+                                       slice(61, 189))
     print(f"blind thick sections: {ours['psnr'] - theirs['psnr']:+.2f} dB, "
           f"{ours['ssim'] - theirs['ssim']:+.4f} SSIM over cubic")
     assert ours["psnr"] - theirs["psnr"] > BLIND_MIN_GAIN_DB, (ours["psnr"], theirs["psnr"])

@@ -196,16 +196,22 @@ def candidate_profiles(widths=CANDIDATE_WIDTHS) -> list[SliceProfile]:
 # ------------------------------------------------------------------------------- measurement
 
 
-def _blank_sections(stack, scale: IntensityScale) -> np.ndarray:
-    """Which sections are blank (constant): read as a small central crop of each section."""
+CENTRAL_CROP = 128
+
+
+def section_stats(stack, scale: IntensityScale) -> tuple[np.ndarray, np.ndarray]:
+    """One read of a central crop of every section: which are blank (constant), and their mean
+    intensity (network units, for the drift suggestion)."""
     nz, ny, nx = stack.shape
-    size = min(ny, nx, 64)
+    size = min(ny, nx, CENTRAL_CROP)
     y0, x0 = (ny - size) // 2, (nx - size) // 2
     blank = np.zeros(nz, dtype=bool)
+    means = np.zeros(nz)
     for z in range(nz):
         region = read_region(stack, z, y0, x0, size)
         blank[z] = float(region.std()) <= 1e-6 * max(1.0, scale.high - scale.low)
-    return blank
+        means[z] = float(scale.normalize(region).mean())
+    return blank, means
 
 
 def _intact_windows(blank: np.ndarray, window: int) -> list[int]:
@@ -307,7 +313,7 @@ def spectral_distance_db(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def suggest_artefacts(stack, scale: IntensityScale, ratio: float, blank: np.ndarray,
-                      rng: np.random.Generator, *, size: int = 128) -> list[ArtefactSuggestion]:
+                      means: np.ndarray) -> list[ArtefactSuggestion]:
     """Artefacts the stack itself shows: blank sections, and section brightness drift (jumps of
     a section's mean intensity much larger than between lateral bands the same distance
     apart)."""
@@ -318,10 +324,8 @@ def suggest_artefacts(stack, scale: IntensityScale, ratio: float, blank: np.ndar
         suggestions.append(ArtefactSuggestion(
             "missing", Artefact(True, min(0.5, max(0.02, fraction)), (1.0, 1.0)),
             f"{int(blank.sum())} of {nz} sections are blank"))
-    size = min(size, ny, nx)
+    size = min(CENTRAL_CROP, ny, nx)
     y0, x0 = (ny - size) // 2, (nx - size) // 2
-    means = np.array([float(scale.normalize(read_region(stack, z, y0, x0, size)).mean())
-                      for z in range(nz)])
     intact = ~blank
     pairs = intact[1:] & intact[:-1]
     step = max(1, round(ratio))
@@ -357,7 +361,7 @@ def estimate_degradation(stack, ratio: float, *, scale: IntensityScale | None = 
         raise InputError(f"calibration needs a 3-D (z, y, x) stack, got shape {shape}")
     _, ny, nx = shape
     scale = scale or IntensityScale.from_stack(stack)
-    blank = _blank_sections(stack, scale)
+    blank, means = section_stats(stack, scale)
     if int((~blank).sum()) < 4:
         raise InputError("the stack needs at least 4 non-blank sections to estimate its slice "
                          "profile")
@@ -404,7 +408,7 @@ def estimate_degradation(stack, ratio: float, *, scale: IntensityScale | None = 
         candidates=candidates, freqs=np.fft.rfftfreq(window), measured=measured,
         synthetic=synthetic, uncalibrated=uncalibrated, distance_db=best.distance_db,
         uncalibrated_db=spectral_distance_db(default_measured, uncalibrated), window=window,
-        suggestions=suggest_artefacts(stack, scale, ratio, blank, rng))
+        suggestions=suggest_artefacts(stack, scale, ratio, blank, means))
 
 
 def _added(noise_relative: float, kernel: np.ndarray) -> float:

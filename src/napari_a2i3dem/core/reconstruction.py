@@ -388,7 +388,7 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
             conf = np.abs(xz - yz) * np.float32(scale.high - scale.low)
         data = cast_like(scale.denormalize(fused), out_dtype)
         yield Piece(slice(final_start, final_stop), data, conf, progress())
-    del carry_sum, carry_weight, slab
+    carry_sum = carry_weight = slab = None  # free the work buffers before handing pages back
     release_memory()
 
 

@@ -324,13 +324,12 @@ class Trainer:
     def calibrate(self):
         """Estimate the stack's slice profile and noise and train with them (the default when
         no degradation was given); returns the :class:`~.calibration.DegradationEstimate`."""
-        from .calibration import estimate_degradation
+        from .calibration import training_degradation
 
         if self.scale is None:
             self.scale = IntensityScale.from_stack(self.stack, seed=self.config.seed)
-        self.calibration = estimate_degradation(self.stack, self.ratio, scale=self.scale,
-                                                seed=self.config.seed)
-        self.degradation = self.calibration.config()
+        self.degradation, self.calibration = training_degradation(
+            self.stack, self.ratio, scale=self.scale, seed=self.config.seed)
         return self.calibration
 
     def network_config(self):
@@ -655,20 +654,15 @@ class Trainer:
         """The no-truth check (core.model_check) of the model that will be saved (the best)."""
         from .model_check import check_model
 
-        current = None
-        if self.config.keep_best and self._best_state is not None:
-            current = _cpu_state(model)
-            model.load_state_dict(self._best_state)
         try:
-            result = check_model(self.stack, model, self.ratio, estimate=self.calibration,
-                                 scale=self.scale, device=str(self.device),
-                                 seed=self.config.seed)
+            with self._best_weights(model):
+                result = check_model(self.stack, model, self.ratio, estimate=self.calibration,
+                                     scale=self.scale, device=str(self.device),
+                                     seed=self.config.seed)
         except InputError as exc:
             return ModelChecked(step=self.step, passed=True,
                                 summary=f"no-truth check skipped: {exc}")
         finally:
-            if current is not None:
-                model.load_state_dict(current)
             model.train()
         return ModelChecked(step=self.step, passed=result.passed, summary=result.summary(),
                             warnings=tuple(result.warnings), record=result.to_dict())
@@ -677,11 +671,7 @@ class Trainer:
         if self.model_path is None:
             return None
         model_api = _model_api()
-        current = None
-        if self.config.keep_best and self._best_state is not None:
-            current = _cpu_state(model)
-            model.load_state_dict(self._best_state)
-        try:
+        with self._best_weights(model):
             model_api.save_model(
                 self.model_path, model, degradation=self.degradation.to_dict(),
                 spacing=tuple(self.spacing), ratio=float(self.ratio),
@@ -694,10 +684,21 @@ class Trainer:
                        "model_check": None if check is None else check.record,
                        "cubic_psnr": float(self._validation_history[-1].cubic.psnr)
                        if self._validation_history else float("nan")})
+        return self.model_path
+
+    @contextlib.contextmanager
+    def _best_weights(self, model):
+        """``model`` holds the best validated weights inside the block (``keep_best``), its own
+        again afterwards."""
+        current = None
+        if self.config.keep_best and self._best_state is not None:
+            current = _cpu_state(model)
+            model.load_state_dict(self._best_state)
+        try:
+            yield model
         finally:
             if current is not None:
                 model.load_state_dict(current)
-        return self.model_path
 
 
 def train(stack, **kwargs) -> Iterator[TrainingEvent]:
