@@ -30,7 +30,9 @@ def add_sample(viewer, name="sample"):
 
 
 def test_widget_docks_from_the_plugin_menu(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Load anisotropic stack")
+    _, dock = viewer.window.add_plugin_dock_widget(PLUGIN, "Load anisotropic stack")
+    assert dock.ready  # its module is imported already: built at once
+    widget = dock.widget
     assert isinstance(widget, LoadStackWidget)
     add_sample(viewer)
     assert widget.layer_combo.currentText() == "sample"

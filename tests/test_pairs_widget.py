@@ -36,30 +36,45 @@ def wait_for_update(widget, qtbot, previous: int) -> None:
                     timeout=20_000)
 
 
-def test_layers_appear_and_update_in_place_when_a_slider_moves(widget, qtbot, rng):
+def test_pairs_show_in_the_panel_and_as_layers_on_request(widget, qtbot, rng):
     viewer = widget.viewer
     viewer.add_image(textured_stack(rng), name="stack", scale=(40.0, 4.0, 4.0))
     assert widget.layer_combo.currentText() == "stack"
     assert widget.ratio.value() == pytest.approx(10.0)
     widget.patch.setValue(64)
     wait_for_update(widget, qtbot, 0)
-    layers = [viewer.layers[name] for name in LAYER_NAMES]
-    clean, degraded, real = (layer.data.copy() for layer in layers)
+    clean, degraded, real = (image.copy() for image in widget.strip.images)
     assert clean.shape == degraded.shape == (64, 64)
     assert real.shape == (64, 64)  # 12 sections x rho 10 = 120 fine rows, cropped to 64
-    # the three previews sit side by side to the right of the stack, never over it
-    starts = [layer.translate[-1] for layer in layers]
-    assert starts[0] > 96 * 4.0 and starts[0] < starts[1] < starts[2]
+    assert all(view.pixmap() is not None and not view.pixmap().isNull()
+               for view in widget.strip.views)
+    assert [layer.name for layer in viewer.layers] == ["stack"]  # no layers pile up
 
     count = widget.update_count
     widget.noise_sigma.setValue((0.25, 0.3))
     wait_for_update(widget, qtbot, count)
-    assert [viewer.layers[name] for name in LAYER_NAMES] == layers  # same layer objects
-    np.testing.assert_array_equal(layers[0].data, clean)  # same seed: same clean patch
-    extra_noise = np.std(layers[1].data - degraded)
+    np.testing.assert_array_equal(widget.strip.images[0], clean)  # same seed: same patch
+    extra_noise = np.std(widget.strip.images[1] - degraded)
     assert extra_noise > 0.05  # the stronger noise shows in the synthetic input
     assert "dB" in widget.agreement_label.text()
     assert widget.last_preview.seconds < 10.0
+
+    # on request, as layers: side by side just below the stack, marked as helpers
+    widget.as_layers.setChecked(True)
+    layers = [viewer.layers[name] for name in LAYER_NAMES]
+    assert all(layer.metadata["a2i3dem_role"] == "helper" for layer in layers)
+    tops = {layer.translate[-2] for layer in layers}
+    starts = [layer.translate[-1] for layer in layers]
+    assert len(tops) == 1 and tops.pop() > 96 * 4.0  # below the 96-row stack
+    assert starts[0] == 0.0 and starts[0] < starts[1] < starts[2]
+    count = widget.update_count
+    widget.new_sample.click()
+    wait_for_update(widget, qtbot, count)
+    assert [viewer.layers[name] for name in LAYER_NAMES] == layers  # updated in place
+    assert widget.layer_combo.findText(LAYER_NAMES[0]) < 0  # never offered as the stack
+    widget.remove_layers_button.click()  # one click removes them all
+    assert [layer.name for layer in viewer.layers] == ["stack"]
+    assert not widget.as_layers.isChecked()
 
 
 def test_new_sample_changes_the_patch_and_settings_are_published(widget, qtbot, rng):
@@ -67,12 +82,12 @@ def test_new_sample_changes_the_patch_and_settings_are_published(widget, qtbot, 
     viewer.add_image(textured_stack(rng), name="stack", scale=(30.0, 10.0, 10.0))
     widget.patch.setValue(64)
     wait_for_update(widget, qtbot, 0)
-    first = viewer.layers[LAYER_NAMES[0]].data.copy()
+    first = widget.strip.images[0].copy()
     count = widget.update_count
     widget.new_sample.click()
     wait_for_update(widget, qtbot, count)
     assert widget.seed.value() == 1
-    assert not np.array_equal(viewer.layers[LAYER_NAMES[0]].data, first)
+    assert not np.array_equal(widget.strip.images[0], first)
     state = plugin_state(viewer)
     qtbot.waitUntil(lambda: widget.estimate is not None and state.extra.get("degradation")
                     == widget.estimate.config().to_dict(), timeout=30_000)
@@ -105,7 +120,7 @@ def test_multiscale_layer_previews_its_full_resolution_level(widget, qtbot, rng)
                             scale=(30.0, 10.0, 10.0))
     widget.patch.setValue(96)
     wait_for_update(widget, qtbot, 0)
-    assert widget.viewer.layers[LAYER_NAMES[0]].data.shape == (96, 96)
+    assert widget.strip.images[0].shape == (96, 96)
     assert widget.ratio.value() == pytest.approx(3.0)
 
 
@@ -127,5 +142,7 @@ def test_choosing_a_stack_calibrates_the_controls_to_it(widget, qtbot, rng):
     # The calibrated preview arrives (its worker ends before the widget goes).
     qtbot.waitUntil(lambda: widget._worker is None and widget.status.text().startswith("patch"),
                     timeout=60_000)
-    # The evidence is drawn: the measured spectrum and the two synthetic ones.
+    # The evidence is drawn (in the plot's worker): the measured spectrum and two synthetic ones.
+    qtbot.waitUntil(lambda: widget.estimate_canvas.renders >= 2
+                    and not widget.estimate_canvas.busy, timeout=30_000)
     assert len(widget.estimate_canvas.axes.get_lines()) == 3

@@ -52,23 +52,38 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     assert widget.model_edit.text() == str(model_file)
     assert widget.layer_combo.currentText() == "em"
     assert widget.ratio_spin.value() == pytest.approx(3.0)
-    viewer.dims.ndisplay = 3  # every slab is visible: each one must refresh the layer
+    viewer.dims.ndisplay = 3  # every piece is visible: the layer must be refreshed
+    added = []
+    viewer.layers.events.inserted.connect(lambda event: added.append(event.value.name))
+    messages = []
 
-    snapshots = []
-
-    def snapshot(rows):
-        data = widget.output_layer.data
-        snapshots.append((rows, bool(data[:, rows].any()), bool(data[:, rows.stop:].any())))
+    def record(message):
+        if message[0] == "piece":
+            data = widget.output_layer.data
+            messages.append((message[1], message[2], bool(data[:, message[1]].any())))
+        else:
+            messages.append(message[0])
 
     assert widget.run(), widget.status.text()
-    widget.worker.yielded.connect(snapshot)
+    assert widget.output_layer is None  # everything slow happens in the worker
+    widget.worker.yielded.connect(record)
+    qtbot.waitUntil(lambda: widget.output_layer is not None, timeout=30_000)
     layer = widget.output_layer
-    assert layer.data.shape == (12, 64, 32) and not layer.data.any()  # there from the start
+    assert layer.colormap.name == "gray (unfinished transparent)"  # the cubic shows through
+    assert widget.cubic_layer.opacity < 1.0
     qtbot.waitUntil(lambda: not widget.is_running, timeout=60_000)
 
     assert widget.status.text().startswith("done"), widget.status.text()
-    assert widget.output_layer is layer and widget.refreshes == len(snapshots) > 1
-    assert snapshots[0][1] and not snapshots[0][2]  # filled up to the slab, empty after it
+    assert added[0] == "em cubic" and added[-1] == "em A2I-3DEM"  # cubic first, output on top
+    assert messages[:2] == ["cubic", "target"]
+    pieces = messages[2:]
+    assert len(pieces) > 4 and all(filled for *_, filled in pieces)  # each one written
+    final = [rows for rows, is_final, _ in pieces if is_final]
+    assert max(rows.stop - rows.start for rows in final) <= SETTINGS["batch"]  # a few planes
+    assert len(final) < len(pieces)  # early yz-only columns came first
+    assert sorted(r for rows in final for r in range(rows.start, rows.stop)) == list(range(64))
+    assert widget.output_layer is layer and widget.refreshes >= 1
+    assert layer.colormap.name == "gray" and widget.cubic_layer.opacity == 1.0
     np.testing.assert_allclose(layer.scale, (10.0, 10.0, 10.0))
     expected, _ = reconstruct_volume(stack, load_model(model_file), 3.0, **SETTINGS)
     assert np.abs(layer.data.astype(int) - expected).max() <= 1
@@ -77,6 +92,36 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     np.testing.assert_allclose(cubic.scale, layer.scale)
     assert np.abs(layer.data.astype(int) - cubic.data).mean() > 0.5
     assert widget.confidence_layer.data.max() > 0
+    assert str(widget.worker_description) == "A2I-3DEM reconstruction of 'em'"
+
+
+def test_preview_plane_matches_the_xz_pass(make_napari_viewer, qtbot, stack, model_file):
+    viewer = make_napari_viewer()
+    widget = _widget(viewer, stack, model_file)
+    assert widget.preview_row_spin.value() == 32  # the middle row
+    widget.preview_row_spin.setValue(40)
+    assert widget.preview_plane()
+    qtbot.waitUntil(lambda: widget.preview_worker is None, timeout=30_000)
+    cubic, network = widget.preview_strip.images
+    expected, _ = reconstruct_volume(stack, load_model(model_file), 3.0, fusion="xz",
+                                     **SETTINGS)
+    np.testing.assert_array_equal(network, expected[:, 40])
+    np.testing.assert_array_equal(cubic, cubic_upsample_stack(stack, 3.0)[:, 40])
+    assert widget.preview_strip.isVisibleTo(widget)
+    assert len(viewer.layers) == 1  # a preview adds no layer
+
+
+def test_model_ratio_is_shown_and_checked(make_napari_viewer, qtbot, stack, model_file):
+    viewer = make_napari_viewer()
+    widget = _widget(viewer, stack, model_file)
+    qtbot.waitUntil(lambda: widget.model_ratio is not None, timeout=10_000)
+    assert "trained for ρ = 3" in widget.model_info.text()
+    assert "Warning" not in widget.model_info.text()
+    plugin_state(viewer).set_stack(StackSettings("em", (50.0, 10.0, 10.0)))  # now rho = 5
+    assert widget.ratio_spin.value() == pytest.approx(5.0)
+    assert "Warning: the stack's spacing gives ρ = 5" in widget.model_info.text()
+    assert "learned ρ = 3" in widget.model_info.text()
+    assert "e0504d" in widget.model_info.styleSheet()
 
 
 def test_compare_lays_layers_side_by_side(make_napari_viewer, qtbot, stack, model_file):
@@ -84,6 +129,7 @@ def test_compare_lays_layers_side_by_side(make_napari_viewer, qtbot, stack, mode
     widget = _widget(viewer, stack, model_file)
     _run(widget, qtbot)
     source = viewer.layers["em"]
+    camera = (tuple(viewer.camera.center), viewer.camera.zoom)
     widget.compare_button.setChecked(True)
     out, cubic = widget.output_layer, widget.cubic_layer
     grid = viewer_grid(viewer)
@@ -98,8 +144,12 @@ def test_compare_lays_layers_side_by_side(make_napari_viewer, qtbot, stack, mode
     cubic.gamma = 0.7
     assert out.gamma == pytest.approx(0.7)
 
+    assert out.name_overlay.visible and cubic.name_overlay.visible  # labelled panels
     widget.compare_button.setChecked(False)
     assert not grid.enabled and source.visible
+    assert not out.name_overlay.visible
+    assert tuple(viewer.camera.center) == pytest.approx(camera[0]) and \
+        viewer.camera.zoom == pytest.approx(camera[1])  # the camera is back
     out.contrast_limits = (0.0, 255.0)
     assert tuple(cubic.contrast_limits) == (20.0, 120.0)  # unlinked again
 
@@ -110,6 +160,7 @@ def test_compare_lays_layers_side_by_side(make_napari_viewer, qtbot, stack, mode
 
     ortho = widget.open_orthoviews()
     assert widget.open_orthoviews() is ortho
+    qtbot.waitUntil(lambda: ortho.ready, timeout=10_000)  # built over several event-loop turns
     assert [lay.name for lay in ortho.views.models["xz"].layers][:-1] == [
         lay.name for lay in viewer.layers]
 
@@ -119,7 +170,7 @@ def test_stop_keeps_a_partial_layer(make_napari_viewer, qtbot, stack, model_file
     widget = _widget(viewer, stack, model_file)
     widget.batch_spin.setValue(1)
     assert widget.run()
-    widget.worker.yielded.connect(lambda _rows: widget.stop())
+    widget.worker.yielded.connect(lambda message: message[0] == "piece" and widget.stop())
     qtbot.waitUntil(lambda: not widget.is_running, timeout=60_000)
     assert widget.status.text() == "stopped"
     assert widget.output_layer.name.endswith("(partial)")
@@ -144,7 +195,7 @@ def test_bad_inputs_are_reported(make_napari_viewer, stack, model_file, tmp_path
     widget.model_edit.setText("")
     assert not widget.run() and "no model" in widget.status.text()
     widget.model_edit.setText(str(tmp_path / "missing.pt"))
-    assert not widget.run() and "cannot run" in widget.status.text()
+    assert not widget.run() and "does not exist" in widget.status.text()
     widget.model_edit.setText(str(model_file))
     widget.target_combo.setCurrentText(FILE_TARGET)
     widget.path_edit.setText(str(tmp_path / "iso.png"))

@@ -72,15 +72,24 @@ def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp
     assert seen == {"while_training": True}
     assert viewer.dims.current_step[0] == 5
     assert "ETA" in widget.progress.format()
+    # the preview is shown in the widget (cubic | network), not as a layer, by default
+    qtbot.waitUntil(lambda: widget.preview_strip.images[1] is not None, timeout=TIMEOUT_MS)
+    assert PREVIEW_LAYER not in viewer.layers
+    cubic, network = widget.preview_strip.images
+    assert cubic.shape == network.shape == (64, 64)
+    widget.preview_as_layer.setChecked(True)
     qtbot.waitUntil(lambda: len(widget.plot.validation) >= 1 and PREVIEW_LAYER in viewer.layers,
                     timeout=TIMEOUT_MS)
     assert len(widget.plot.losses) >= 4
+    qtbot.waitUntil(lambda: widget.plot.renders >= 2 and not widget.plot.busy,
+                    timeout=TIMEOUT_MS)  # drawn in the plot's worker thread
     assert widget.plot.loss_line.get_xdata()[0] == 1
     preview = viewer.layers[PREVIEW_LAYER]
     assert preview.data.shape == (64, 64)
-    # isotropic pixels at the stack's x spacing, right of the 96-pixel-wide stack
+    # isotropic pixels at the stack's x spacing, just below the stack (seen with it)
     assert tuple(preview.scale) == (15.0, 15.0)
-    assert preview.translate[-1] > 96 * 15.0
+    assert preview.translate[-2] > 96 * 15.0 and preview.translate[-1] == 0.0
+    assert preview.metadata["a2i3dem_role"] == "helper"
     assert viewer.layers.selection.active.name == "em"
     first = preview.data.copy()
     qtbot.waitUntil(lambda: not np.array_equal(viewer.layers[PREVIEW_LAYER].data, first),

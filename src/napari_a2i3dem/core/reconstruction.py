@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -70,12 +70,20 @@ class Progress:
 
 @dataclass
 class Piece:
-    """Finished output rows ``rows`` (y) of the isotropic volume, all z and x."""
+    """Output rows ``rows`` (y) of the isotropic volume, all z and the columns ``cols`` (x).
+
+    ``final`` pieces hold the fused result (all x). With ``provisional=True`` the engine also
+    yields early ``final=False`` pieces: the yz pass alone for a few columns of rows that are
+    final for that pass, so a viewer can show the volume filling in long before the xz pass of
+    those rows runs; a final piece for the same rows always follows.
+    """
 
     rows: slice
     data: np.ndarray
     confidence: np.ndarray | None
     progress: Progress
+    cols: slice = field(default_factory=lambda: slice(None))
+    final: bool = True
 
 
 def output_shape(shape: tuple[int, int, int], ratio: float) -> tuple[int, int, int]:
@@ -276,7 +284,8 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
                 confidence: bool = True, scale: IntensityScale | None = None,
                 rows: tuple[int, int] | None = None, cancel=None,
                 on_progress: Callable[[Progress], None] | None = None,
-                amp: bool = True, read_rows: RowReader | None = None) -> Iterator[Piece]:
+                amp: bool = True, read_rows: RowReader | None = None,
+                piece_rows: int | None = None, provisional: bool = False) -> Iterator[Piece]:
     """Reconstruct the isotropic volume of ``stack`` (z, y, x), yielding finished y-slabs.
 
     ``model``: a ``torch.nn.Module`` (B,1,H,W) -> (B,1,H,W), a ``LoadedModel`` or a model path.
@@ -286,9 +295,13 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     ``|xz - yz|`` (stack units, float32) to every piece. ``rows`` restricts the output to a band
     of y rows (bands from :func:`row_bands` give results identical to a full run). ``cancel``
     (an Event or callable) is checked before every network batch and raises
-    :class:`~.errors.Cancelled` when set.
+    :class:`~.errors.Cancelled` when set. ``piece_rows`` caps the rows of a final piece (default:
+    every row a tile-row finishes at once); ``provisional`` adds the early yz-only pieces
+    described in :class:`Piece` (for viewers; writers to files leave it off).
     """
     ratio = validate_ratio(ratio)
+    if piece_rows is not None and int(piece_rows) < 1:
+        raise InputError(f"piece_rows must be at least 1, got {piece_rows}")
     validate_volume(stack, check_values=False)
     tile, overlap = validate_tiling(tile, overlap)
     fusion = _validate_fusion(fusion)
@@ -347,15 +360,10 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
 
         yz = None
         if use_yz:
-            planes = np.ascontiguousarray(slab.transpose(2, 0, 1))  # (width, depth, rows)
-            y_piece = AxisTile(0, slab_stop - slab_start, y_tiles[k].weight)
-            total, weight = runner.run(planes, z_tiles, [y_piece])
-            del planes
             keep_from = max(slab_start, lo)
             if carry_sum.shape[1] == 0:
                 carry_start = keep_from
-            new_stop = slab_stop
-            grow = new_stop - (carry_start + carry_sum.shape[1])
+            grow = slab_stop - (carry_start + carry_sum.shape[1])
             if grow > 0:
                 carry_sum = np.concatenate(
                     [carry_sum, np.zeros((depth, grow, width), np.float32)], axis=1)
@@ -363,11 +371,24 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
                     [carry_weight, np.zeros((depth, grow), np.float32)], axis=1)
             src = slice(keep_from - slab_start, slab_stop - slab_start)
             dst = slice(keep_from - carry_start, slab_stop - carry_start)
-            carry_sum[:, dst] += total.transpose(1, 2, 0)[:, src]
-            carry_weight[:, dst] += weight[:, src]
-            del total
+            part = slice(final_start - carry_start, final_stop - carry_start)
+            y_piece = AxisTile(0, slab_stop - slab_start, y_tiles[k].weight)
+            # the yz planes of a few columns at a time: each column is done after its chunk
+            chunk = max(1, runner.batch // len(z_tiles)) if provisional else width
+            for c0 in range(0, width, chunk):
+                cols = slice(c0, min(width, c0 + chunk))
+                planes = np.ascontiguousarray(slab[:, :, cols].transpose(2, 0, 1))
+                total, weight = runner.run(planes, z_tiles, [y_piece])
+                carry_sum[:, dst, cols] += total.transpose(1, 2, 0)[:, src]
+                if c0 == 0:
+                    carry_weight[:, dst] += weight[:, src]
+                del planes, total
+                if provisional and final_stop > final_start:
+                    early = carry_sum[:, part, cols] / carry_weight[:, part, None]
+                    yield Piece(slice(final_start, final_stop),
+                                cast_like(scale.denormalize(early), out_dtype), None,
+                                progress(), cols=cols, final=False)
             if final_stop > final_start:
-                part = slice(final_start - carry_start, final_stop - carry_start)
                 yz = carry_sum[:, part] / carry_weight[:, part, None]
                 carry_sum = carry_sum[:, part.stop:].copy()
                 carry_weight = carry_weight[:, part.stop:].copy()
@@ -375,21 +396,56 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
         if final_stop <= final_start:
             continue
 
-        xz = None
-        if use_xz:
-            rows_here = slice(final_start - slab_start, final_stop - slab_start)
-            planes = np.ascontiguousarray(slab[:, rows_here].transpose(1, 0, 2))
-            total, weight = runner.run(planes, z_tiles, x_tiles)
-            xz = (total / weight).transpose(1, 0, 2)
-            del planes, total
-        fused = xz if yz is None else yz if xz is None else 0.5 * (xz + yz)
-        conf = None
-        if with_confidence:
-            conf = np.abs(xz - yz) * np.float32(scale.high - scale.low)
-        data = cast_like(scale.denormalize(fused), out_dtype)
-        yield Piece(slice(final_start, final_stop), data, conf, progress())
+        step_rows = final_stop - final_start if piece_rows is None else int(piece_rows)
+        for r0 in range(final_start, final_stop, step_rows):
+            r1 = min(final_stop, r0 + step_rows)
+            xz = None
+            if use_xz:
+                rows_here = slice(r0 - slab_start, r1 - slab_start)
+                planes = np.ascontiguousarray(slab[:, rows_here].transpose(1, 0, 2))
+                total, weight = runner.run(planes, z_tiles, x_tiles)
+                xz = (total / weight).transpose(1, 0, 2)
+                del planes, total
+            yz_here = None if yz is None else yz[:, r0 - final_start:r1 - final_start]
+            fused = xz if yz_here is None else yz_here if xz is None else 0.5 * (xz + yz_here)
+            conf = None
+            if with_confidence:
+                conf = np.abs(xz - yz_here) * np.float32(scale.high - scale.low)
+            data = cast_like(scale.denormalize(fused), out_dtype)
+            yield Piece(slice(r0, r1), data, conf, progress())
     carry_sum = carry_weight = slab = None  # free the work buffers before handing pages back
     release_memory()
+
+
+def reconstruct_xz_plane(stack, model, ratio: float, y: int, *, tile: int = 256,
+                         overlap: int = 32, batch: int = 8, device: str | torch.device = "auto",
+                         amp: bool = True, scale: IntensityScale | None = None,
+                         cancel=None) -> tuple[np.ndarray, np.ndarray]:
+    """A quick look before a whole run: ``(cubic, network)`` for the xz plane at row ``y``.
+
+    Only that plane is computed (the network's xz pass; a full run also averages the yz pass),
+    with the same intensity scale, tiling and cubic operator as :func:`reconstruct`, so it costs
+    one plane's worth of network tiles. Both images are ``(Z_iso, X)`` in the stack's dtype.
+    """
+    ratio = validate_ratio(ratio)
+    validate_volume(stack, check_values=False)
+    tile, overlap = validate_tiling(tile, overlap)
+    depth_in, height, width = (int(s) for s in stack.shape)
+    y = int(y)
+    if not 0 <= y < height:
+        raise InputError(f"row {y} is outside the stack's 0:{height} rows")
+    depth = isotropic_length(depth_in, ratio)
+    scale = scale or IntensityScale.from_stack(stack)
+    row = scale.normalize(_row_reader(stack)(y, y + 1))[:, 0, :]  # (z, x)
+    matrix = interpolation_matrix(depth_in, ratio, depth).astype(np.float32)
+    cubic = np.ascontiguousarray(matrix @ row, dtype=np.float32)
+    runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
+                         cancel=_cancel_check(cancel))
+    total, weight = runner.run(cubic[None], axis_tiles(depth, tile, overlap),
+                               axis_tiles(width, tile, overlap))
+    dtype = np.dtype(stack.dtype)
+    return (cast_like(scale.denormalize(cubic), dtype),
+            cast_like(scale.denormalize(total[0] / weight), dtype))
 
 
 def reconstruct_volume(stack, model, ratio: float, **kwargs

@@ -47,6 +47,17 @@ class PluginState:
         self.model_changed.emit(self.model_path)
 
 
+ROLE_KEY = "a2i3dem_role"
+HELPER_ROLE = "helper"   # previews: for looking only
+OUTPUT_ROLE = "output"   # reconstructions and their cubic / disagreement companions
+
+
+def is_helper(layer) -> bool:
+    """True for layers the plugin added (previews, outputs): never offered as the stack to
+    train on, and never picked up by the Load widget on its own."""
+    return bool((getattr(layer, "metadata", None) or {}).get(ROLE_KEY))
+
+
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 
 from ..core.training_events import ValidationResult
+from ._plots import BackgroundPlot
 
 
 def running_mean(values: list[float], window: int = 20) -> np.ndarray:
@@ -21,35 +18,38 @@ def running_mean(values: list[float], window: int = 20) -> np.ndarray:
     return (cumulative[ends] - cumulative[starts]) / (ends - starts)
 
 
-class TrainingPlot(FigureCanvasQTAgg):
+class TrainingPlot(BackgroundPlot):
     """Two panels: training loss (log scale; per step and its running mean) and validation PSNR
-    of the network and of plain cubic interpolation. Redraws at most every ``min_interval``
-    seconds."""
+    of the network and of plain cubic interpolation. Redrawn in a worker thread (see
+    :mod:`._plots`) at most every ``min_interval`` seconds."""
 
-    def __init__(self, parent=None, *, min_interval: float = 0.5) -> None:
-        figure = Figure(figsize=(4.0, 3.2), tight_layout=True)
-        super().__init__(figure)
-        self.setParent(parent)
+    def __init__(self, parent=None, *, min_interval: float = 1.0) -> None:
+        super().__init__(parent, height=240, min_interval=min_interval)
+        self.loss_steps: list[int] = []
+        self.losses: list[float] = []
+        self.validation: list[ValidationResult] = []
+        self.request(self._setup, now=True)
+
+    def _setup(self, figure) -> None:
         self.loss_axes = figure.add_subplot(2, 1, 1)
         self.psnr_axes = figure.add_subplot(2, 1, 2, sharex=self.loss_axes)
-        self.loss_axes.set_ylabel("loss")
+        for axes in (self.loss_axes, self.psnr_axes):
+            axes.tick_params(labelsize=7)
+        self.loss_axes.set_ylabel("loss", fontsize=8)
         self.loss_axes.set_yscale("log")
-        self.psnr_axes.set_ylabel("val. PSNR (dB)")
-        self.psnr_axes.set_xlabel("step")
+        self.psnr_axes.set_ylabel("val. PSNR (dB)", fontsize=8)
+        self.psnr_axes.set_xlabel("step", fontsize=8)
         (self.loss_line,) = self.loss_axes.plot([], [], lw=0.6, color="0.7")
         (self.mean_loss_line,) = self.loss_axes.plot([], [], lw=1.4, color="tab:blue")
         (self.network_line,) = self.psnr_axes.plot([], [], "o-", ms=3, color="tab:red",
                                                    label="network")
         (self.cubic_line,) = self.psnr_axes.plot([], [], "--", color="0.4", label="cubic")
-        self.psnr_axes.legend(loc="lower right", fontsize="small")
-        self.min_interval = float(min_interval)
-        self.clear_data()
+        self.psnr_axes.legend(loc="lower right", fontsize=7)
 
     def clear_data(self) -> None:
-        self.loss_steps: list[int] = []
-        self.losses: list[float] = []
-        self.validation: list[ValidationResult] = []
-        self._last_draw = 0.0
+        self.loss_steps = []
+        self.losses = []
+        self.validation = []
         self.refresh(force=True)
 
     def add_losses(self, points) -> None:
@@ -62,27 +62,18 @@ class TrainingPlot(FigureCanvasQTAgg):
         self.validation.append(result)
 
     def refresh(self, force: bool = False) -> None:
-        """Update the lines and redraw (throttled unless ``force``)."""
-        now = time.monotonic()
-        if not force and now - self._last_draw < self.min_interval:
-            return
-        self._last_draw = now
-        self.loss_line.set_data(self.loss_steps, self.losses)
-        self.mean_loss_line.set_data(self.loss_steps, running_mean(self.losses))
-        steps = [v.step for v in self.validation]
-        self.network_line.set_data(steps, [v.network.psnr for v in self.validation])
-        self.cubic_line.set_data(steps, [v.cubic.psnr for v in self.validation])
+        """Redraw with the data so far (rate-limited; ``force`` skips the wait)."""
+        steps, losses = list(self.loss_steps), list(self.losses)
+        validation = list(self.validation)
+        self.request(lambda _figure: self._draw(steps, losses, validation), now=force)
+
+    def _draw(self, steps: list[int], losses: list[float],
+              validation: list[ValidationResult]) -> None:
+        self.loss_line.set_data(steps, losses)
+        self.mean_loss_line.set_data(steps, running_mean(losses))
+        val_steps = [v.step for v in validation]
+        self.network_line.set_data(val_steps, [v.network.psnr for v in validation])
+        self.cubic_line.set_data(val_steps, [v.cubic.psnr for v in validation])
         for axes in (self.loss_axes, self.psnr_axes):
             axes.relim()
             axes.autoscale_view()
-        # draw now rather than draw_idle(): a queued idle draw can fire after the widget was
-        # deleted (viewer closed); a hidden canvas is drawn when it is shown
-        self._stale = not self.isVisible()
-        if not self._stale:
-            self.draw()
-
-    def showEvent(self, event) -> None:
-        super().showEvent(event)
-        if getattr(self, "_stale", False):
-            self._stale = False
-            self.draw()

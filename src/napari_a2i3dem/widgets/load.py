@@ -35,7 +35,7 @@ from ..core.acquisition import isotropic_length
 from ..core.errors import A2IError, InputError
 from ..core.io import read_stack
 from ..core.validation import validate_volume
-from ._shared import StackSettings, plugin_state
+from ._shared import StackSettings, is_helper, plugin_state
 
 SPACING_RANGE_NM = (0.001, 1e6)
 ERROR_STYLE = "color: #e05555;"
@@ -127,7 +127,9 @@ class LoadStackWidget(QWidget):
 
     # ------------------------------------------------------------------------------- layers
     def _image_layers(self) -> list[Image]:
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+        """Image layers a user may pick as the stack (not the plugin's previews / outputs)."""
+        return [layer for layer in self.viewer.layers
+                if isinstance(layer, Image) and not is_helper(layer)]
 
     def refresh_layers(self, *_args) -> None:
         """Rebuild the layer list from the viewer, keeping the current choice if it still exists."""
@@ -145,8 +147,12 @@ class LoadStackWidget(QWidget):
         layer = event.value
         layer.events.name.connect(self.refresh_layers)
         self.refresh_layers()
-        if isinstance(layer, Image):
+        if isinstance(layer, Image) and not is_helper(layer) and self._follows_new_layers():
             self.select_layer(layer.name)  # a freshly opened stack is most likely the one wanted
+
+    def _follows_new_layers(self) -> bool:
+        """Follow a newly added layer only until the user has confirmed a stack."""
+        return self.state.stack is None
 
     def _on_removed(self, event) -> None:
         layer = event.value

@@ -63,28 +63,61 @@ def _copy_layer(layer: Layer) -> Layer:
 class OrthoViews:
     """The xz / yz viewer models, their canvases and every link to the main viewer."""
 
-    def __init__(self, viewer, parent: QWidget) -> None:
+    def __init__(self, viewer, parent: QWidget, *, staged: bool = False) -> None:
         self.viewer = viewer
+        self.parent = parent
         self.models = {"xz": ViewerModel(title="xz"), "yz": ViewerModel(title="yz")}
-        self.canvases = {name: QtViewer(model, show_welcome_screen=False)
-                         for name, model in self.models.items()}
-        for canvas in self.canvases.values():
-            canvas.setParent(parent)
+        self.canvases: dict[str, QtViewer] = {}
         self.follow_cursor = False
         self._cursor_point: tuple[float, ...] | None = None
         self._copies: dict[int, dict[str, Layer]] = {}
+        self._crosses: dict[str, Vectors] = {}
         self._syncing = False
         self._closed = False
+        self._connected = False
         self._updating_cross = False
         self._refresh_pending: set[int] = set()
         self._refresh_timer = QTimer()
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(50)
         self._refresh_timer.timeout.connect(self._flush_refresh)
+        if not staged:
+            for step in self.build_steps():
+                step()
 
+    def build_steps(self) -> list:
+        """The set-up as small steps (each well under 200 ms), to run one per event-loop turn
+        so that opening the views never freezes the window: the two canvases, one step per
+        layer copy, the crosshairs, then the links to the main viewer."""
+        steps = [functools.partial(self._make_canvas, name) for name in self.models]
+        steps += [functools.partial(self._copy_existing, layer) for layer in self.viewer.layers]
+        steps += [functools.partial(self._add_cross, name) for name in self.models]
+        steps.append(self._connect)
+        return steps
+
+    def _make_canvas(self, name: str) -> None:
+        if self._closed:
+            return
+        canvas = QtViewer(self.models[name], show_welcome_screen=False)
+        canvas.setParent(self.parent)
+        self.canvases[name] = canvas
+
+    def _copy_existing(self, layer: Layer) -> None:
+        if not self._closed and layer in self.viewer.layers and id(layer) not in self._copies:
+            self._add_copies(layer, self.viewer.layers.index(layer))
+
+    def _add_cross(self, name: str) -> None:
+        if not self._closed:
+            self._crosses[name] = self._make_cross(self.models[name])
+
+    def _connect(self) -> None:
+        """Link to the main viewer (last step): layers added meanwhile are copied now."""
+        if self._closed or self._connected:
+            return
+        viewer = self.viewer
         for layer in viewer.layers:
-            self._add_copies(layer, len(self._copies))
-        self._crosses = {name: self._make_cross(model) for name, model in self.models.items()}
+            self._copy_existing(layer)
+        self._connected = True
         layers = viewer.layers.events
         layers.inserted.connect(self._on_inserted)
         layers.removed.connect(self._on_removed)
@@ -96,8 +129,27 @@ class OrthoViews:
             model.dims.events.point.connect(self._on_view_point)
         viewer.mouse_move_callbacks.append(self._on_mouse_move)
         self._on_main_order()
+        self.centre_on_data()
         self._on_main_point()
         self.fit()
+
+    @property
+    def ready(self) -> bool:
+        return self._connected
+
+    def centre_on_data(self) -> None:
+        """Slice the views through the middle of the mirrored layers when the main viewer's
+        point for an axis it displays lies outside them (napari leaves it at a range end)."""
+        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
+        if not layers:
+            return
+        lower, upper = np.asarray(self.viewer.layers.get_extent(layers).world, dtype=float)
+        point = list(self.viewer.dims.point)
+        if len(point) != lower.size:
+            return
+        for axis in self.viewer.dims.displayed:
+            point[axis] = (lower[axis] + upper[axis]) / 2.0
+        self.viewer.dims.point = tuple(point)
 
     # ------------------------------------------------------------------ layers
     def _add_copies(self, layer: Layer, index: int) -> None:
@@ -253,10 +305,18 @@ class OrthoViews:
         if not self.follow_cursor or self._closed:
             return
         position = tuple(viewer.cursor.position)
-        if len(position) != viewer.dims.ndim:
-            return
+        if len(position) != viewer.dims.ndim or not self._inside(position):
+            return  # outside the volume: keep the last position inside it
         self._cursor_point = position
         self._on_main_point()
+
+    def _inside(self, position: tuple[float, ...]) -> bool:
+        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
+        if not layers:
+            return False
+        lower, upper = np.asarray(self.viewer.layers.get_extent(layers).world, dtype=float)
+        displayed = self.viewer.dims.displayed
+        return all(lower[axis] <= position[axis] <= upper[axis] for axis in displayed)
 
     def set_follow_cursor(self, follow: bool) -> None:
         self.follow_cursor = bool(follow)
@@ -302,7 +362,9 @@ class OrthoViews:
         if point.size != step.size:
             return
         for name, model in self.models.items():
-            cross = self._crosses[name]
+            cross = self._crosses.get(name)
+            if cross is None:
+                continue
             if cross.ndim != step.size:
                 model.layers.remove(cross)
                 cross = self._crosses[name] = self._make_cross(model, step.size)
@@ -330,18 +392,20 @@ class OrthoViews:
         if self._closed:
             return
         self._closed = True
-        self._refresh_timer.stop()
+        with contextlib.suppress(RuntimeError):  # the timer may already be deleted with Qt
+            self._refresh_timer.stop()
         viewer = self.viewer
         with contextlib.suppress(ValueError):
             viewer.mouse_move_callbacks.remove(self._on_mouse_move)
-        for emitter, slot in (
+        links = (
             (viewer.layers.events.inserted, self._on_inserted),
             (viewer.layers.events.removed, self._on_removed),
             (viewer.layers.events.moved, self._on_moved),
             (viewer.dims.events.point, self._on_main_point),
             (viewer.dims.events.order, self._on_main_order),
             (viewer.dims.events.ndim, self._on_main_order),
-        ):
+        ) if self._connected else ()
+        for emitter, slot in links:
             emitter.disconnect(slot)
         for layer in viewer.layers:
             if id(layer) in self._copies:
@@ -364,24 +428,26 @@ def _close_views(views: OrthoViews) -> None:
 class OrthoViewsWidget(QWidget):
     """Dock with the xz and yz views of the main viewer's layers."""
 
-    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+    def __init__(self, napari_viewer, parent: QWidget | None = None, *,
+                 staged: bool = False) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.views = OrthoViews(napari_viewer, self)
+        self.views = OrthoViews(napari_viewer, self, staged=True)
         self._was_docked = False
 
         splitter = QSplitter(Qt.Orientation.Vertical)
-        for name, canvas in self.views.canvases.items():
+        self._boxes: dict[str, QVBoxLayout] = {}
+        for name in self.views.models:
             box = QWidget()
             box_layout = QVBoxLayout(box)
             box_layout.setContentsMargins(0, 0, 0, 0)
             box_layout.addWidget(QLabel(f"{name} view (z vertical)"))
-            box_layout.addWidget(canvas)
             splitter.addWidget(box)
+            self._boxes[name] = box_layout
         self.follow_cursor = QCheckBox("Follow cursor")
         self.follow_cursor.setToolTip(
-            "Slice the xz / yz views at the mouse position over the main canvas "
-            "(otherwise at the viewer's current position)")
+            "Slice the xz / yz views at the mouse position over the main canvas while it is "
+            "inside the volume (otherwise at the viewer's current position)")
         self.follow_cursor.toggled.connect(self.views.set_follow_cursor)
 
         self.fit_button = QPushButton("Fit views")
@@ -395,8 +461,33 @@ class OrthoViewsWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(splitter, 1)
-        self.setMinimumSize(260, 400)
+        self.setMinimumSize(380, 520)
         self.destroyed.connect(functools.partial(_close_views, self.views))
+        self._steps = self.views.build_steps()
+        if staged:
+            QTimer.singleShot(0, self._next_step)
+        else:
+            while self._steps:
+                self._next_step(chain=False)
+
+    @property
+    def ready(self) -> bool:
+        """True once both views are built and linked to the main viewer."""
+        return self.views.ready
+
+    def _next_step(self, chain: bool = True) -> None:
+        if self.views.closed or not self._steps:
+            return
+        self._steps.pop(0)()
+        for name, canvas in self.views.canvases.items():
+            box = self._boxes[name]
+            if box.indexOf(canvas) < 0:
+                box.addWidget(canvas, 1)
+                canvas.setMinimumHeight(220)
+        if chain and self._steps:
+            QTimer.singleShot(0, self._next_step)
+        elif not self._steps and self.isVisible():
+            QTimer.singleShot(0, self.views.fit)
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.Show:

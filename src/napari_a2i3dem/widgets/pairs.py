@@ -10,8 +10,6 @@ are published as ``plugin_state(viewer).extra["degradation"]`` (a plain dict) fo
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from napari.layers import Image
 from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt, QTimer
@@ -40,10 +38,15 @@ from ..core.degradations import (
     NoiseSettings,
 )
 from ..core.errors import A2IError
+from ._image_strip import ImageStrip
 from ._pairs_preview import PairsPreviewEngine, Preview
-from ._shared import plugin_state
+from ._plots import BackgroundPlot
+from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state
 
 LAYER_NAMES = ("pairs: clean xy patch", "pairs: synthetic input", "pairs: real xz plane (cubic)")
+STRIP_CAPTIONS = ("clean xy patch (target)", "synthetic input (network sees)",
+                  "real xz plane, cubic")
+
 #: Upper end of each strength slider.
 STRENGTH_MAX = {"misalignment": 3.0, "smear": 8.0, "dust": 1.0, "drift": 0.3, "stripes": 0.1,
                 "missing": 1.0}
@@ -56,18 +59,23 @@ def _range_slider(low: float, high: float, value: tuple[float, float],
     slider.setRange(low, high)
     slider.setDecimals(decimals)
     slider.setValue(tuple(float(v) for v in value))
+    # values in the two edge boxes (editable); labels on the handles overlapped ("0.0050.030")
+    slider.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
+    slider.setEdgeLabelMode(QLabeledDoubleRangeSlider.EdgeLabelMode.LabelIsValue)
     return slider
 
 
-class SpectraCanvas(FigureCanvasQTAgg):
-    """The axial spectra plot; its lines are created once and only their data change."""
+class SpectraCanvas(BackgroundPlot):
+    """The axial spectra plot; its lines are created once and only their data change (drawn in
+    a worker thread, see :mod:`._plots`)."""
 
     LABELS = ("real xz/yz (cubic)", "synthetic input", "acquisition only", "clean xy")
 
     def __init__(self, parent=None) -> None:
-        figure = Figure(figsize=(4.0, 2.8))
-        super().__init__(figure)
-        self.setParent(parent)
+        super().__init__(parent, height=220)
+        self.request(self._setup, now=True)
+
+    def _setup(self, figure) -> None:
         self.axes = figure.add_subplot()
         styles = (dict(color="k", lw=2), dict(color="tab:red", lw=1.5),
                   dict(color="tab:blue", lw=1, ls="--"), dict(color="tab:green", lw=1, ls=":"))
@@ -79,9 +87,11 @@ class SpectraCanvas(FigureCanvasQTAgg):
         self.axes.set_ylabel("power", fontsize=8)
         self.axes.tick_params(labelsize=7)
         self.legend = self.axes.legend(fontsize=7, loc="lower left")
-        figure.tight_layout()
 
     def show_comparison(self, comparison) -> None:
+        self.request(lambda _figure: self._draw_comparison(comparison))
+
+    def _draw_comparison(self, comparison) -> None:
         f = comparison.freqs[1:]
         curves = (comparison.real, comparison.degraded, comparison.acquisition_only,
                   comparison.clean)
@@ -94,29 +104,30 @@ class SpectraCanvas(FigureCanvasQTAgg):
         positive = np.concatenate([c[1:][c[1:] > 0] for c in curves])
         if positive.size:
             self.axes.set_ylim(positive.min() / 2, positive.max() * 2)
-        self.draw_idle()
 
 
-class EstimateCanvas(FigureCanvasQTAgg):
+class EstimateCanvas(BackgroundPlot):
     """The evidence of the calibration: measured z-line spectrum vs the calibrated and the
-    generic synthetic ones (core.calibration.draw_estimate)."""
+    generic synthetic ones (core.calibration.draw_estimate), drawn in a worker thread."""
 
     def __init__(self, parent=None) -> None:
-        figure = Figure(figsize=(4.0, 2.2))
-        super().__init__(figure)
-        self.setParent(parent)
+        super().__init__(parent, height=170)
+        self.request(self._setup, now=True)
+
+    def _setup(self, figure) -> None:
         self.axes = figure.add_subplot()
         self.axes.tick_params(labelsize=7)
-        figure.tight_layout()
 
     def show_estimate(self, estimate: DegradationEstimate) -> None:
+        self.request(lambda _figure: self._draw_estimate(estimate))
+
+    def _draw_estimate(self, estimate: DegradationEstimate) -> None:
         self.axes.clear()
         draw_estimate(self.axes, estimate)
         self.axes.xaxis.label.set_fontsize(8)
         self.axes.yaxis.label.set_fontsize(8)
+        self.axes.tick_params(labelsize=7)
         self.axes.legend(fontsize=7, loc="lower left")
-        self.figure.tight_layout()
-        self.draw_idle()
 
 
 class ArtefactControls(QWidget):
@@ -216,6 +227,20 @@ class TrainingPairsWidget(QWidget):
         self.fixed_profile = QCheckBox("fixed width (centre of the range)")
         form.addRow("", self.fixed_profile)
         layout.addLayout(form)
+        self.strip = ImageStrip(STRIP_CAPTIONS)
+        self.strip.setToolTip("one training pair as the network gets it, next to a real axial "
+                              "plane of the stack after the same cubic up-sampling: the "
+                              "synthetic input should look like the real plane")
+        layout.addWidget(self.strip)
+        layers_row = QHBoxLayout()
+        self.as_layers = QCheckBox("also show as layers")
+        self.as_layers.setToolTip("add the three images to the viewer, below the stack, to "
+                                  "zoom into them")
+        self.remove_layers_button = QPushButton("Remove preview layers")
+        self.remove_layers_button.setToolTip("remove the pair preview layers from the viewer")
+        layers_row.addWidget(self.as_layers)
+        layers_row.addWidget(self.remove_layers_button)
+        layout.addLayout(layers_row)
 
         calibration_box = QGroupBox("Calibration to the stack")
         calibration_layout = QVBoxLayout(calibration_box)
@@ -228,7 +253,6 @@ class TrainingPairsWidget(QWidget):
         self.calibration_label.setWordWrap(True)
         calibration_layout.addWidget(self.calibration_label)
         self.estimate_canvas = EstimateCanvas(self)
-        self.estimate_canvas.setMinimumHeight(160)
         calibration_layout.addWidget(self.estimate_canvas)
         layout.addWidget(calibration_box)
 
@@ -271,7 +295,6 @@ class TrainingPairsWidget(QWidget):
         layout.addLayout(row)
 
         self.canvas = SpectraCanvas(self)
-        self.canvas.setMinimumHeight(220)
         layout.addWidget(self.canvas)
         self.agreement_label = QLabel("")
         self.status = QLabel("")
@@ -293,6 +316,8 @@ class TrainingPairsWidget(QWidget):
         self.new_sample.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
         self.ratio.valueChanged.connect(self._on_ratio_changed)
         self.suggest_button.clicked.connect(self.suggest_from_stack)
+        self.as_layers.toggled.connect(self._on_as_layers)
+        self.remove_layers_button.clicked.connect(self.remove_preview_layers)
         self.viewer.layers.events.inserted.connect(self._refresh_layer_choices)
         self.viewer.layers.events.removed.connect(self._refresh_layer_choices)
         self.state.stack_changed.connect(self._on_state_stack)
@@ -335,7 +360,7 @@ class TrainingPairsWidget(QWidget):
     def _candidate_layers(self) -> list[str]:
         return [layer.name for layer in self.viewer.layers
                 if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
-                and layer.name not in LAYER_NAMES]
+                and layer.name not in LAYER_NAMES and not is_helper(layer)]
 
     def _refresh_layer_choices(self, event=None) -> None:
         current = self.layer_combo.currentText()
@@ -480,7 +505,9 @@ class TrainingPairsWidget(QWidget):
             elif not self._calibrate_next:  # else a newer calibration is on its way
                 self._apply_estimate(estimate)
         self.last_preview = preview
-        self._update_layers(preview)
+        self.strip.set_images((preview.clean, preview.degraded, preview.real))
+        if self.as_layers.isChecked():
+            self._update_layers(preview)
         self.canvas.show_comparison(preview.comparison)
         c = preview.comparison
         self.agreement_label.setText(
@@ -492,25 +519,46 @@ class TrainingPairsWidget(QWidget):
                             f"updated in {1000 * preview.seconds:.0f} ms")
         self.update_count += 1
 
+    def _on_as_layers(self, checked: bool) -> None:
+        if checked and self.last_preview is not None:
+            self._update_layers(self.last_preview)
+        elif not checked:
+            self.remove_preview_layers()
+
+    def remove_preview_layers(self) -> None:
+        """Remove the pair preview layers (one click)."""
+        for name in LAYER_NAMES:
+            layer = self.layers.pop(name, None)
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        if self.as_layers.isChecked():
+            self.as_layers.blockSignals(True)
+            self.as_layers.setChecked(False)
+            self.as_layers.blockSignals(False)
+
     def _update_layers(self, preview: Preview) -> None:
+        """The three images as layers in a row just below the stack's xy view (in view when
+        the stack is), updated in place."""
         stack = self.stack_layer()
         scale = tuple(float(s) for s in stack.scale[-2:]) if stack is not None else (1.0, 1.0)
-        right = float(stack.extent.world[1][-1]) if stack is not None else 0.0
+        extent = stack.extent.world if stack is not None else ((0.0, 0.0), (0.0, 0.0))
+        left, bottom = float(extent[0][-1]), float(extent[1][-2])
         gap = 16 * scale[1]
-        offset = right + gap
+        offset, row = left, bottom + gap
         for name, image in zip(LAYER_NAMES, (preview.clean, preview.degraded, preview.real),
                                strict=True):
             layer = self.layers.get(name)
             if layer is None or layer not in self.viewer.layers:
                 layer = self.viewer.add_image(image, name=name, colormap="gray",
-                                              contrast_limits=(0.0, 1.0), scale=scale)
+                                              contrast_limits=(0.0, 1.0), scale=scale,
+                                              metadata={ROLE_KEY: HELPER_ROLE})
                 self.layers[name] = layer
             else:
                 layer.data = image
             if tuple(layer.scale) != scale:
                 layer.scale = scale
-            if tuple(layer.translate) != (0.0, offset):
-                layer.translate = (0.0, offset)
+            if tuple(layer.translate) != (row, offset):
+                layer.translate = (row, offset)
             offset += image.shape[1] * scale[1] + gap
 
     # ------------------------------------------------------------------------------ teardown

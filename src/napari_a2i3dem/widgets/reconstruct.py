@@ -1,11 +1,14 @@
 """The "Reconstruct" dock widget: stream the isotropic volume into napari while it is computed.
 
-A napari ``thread_worker`` runs :func:`~napari_a2i3dem.core.reconstruction.reconstruct`; each
-finished y-slab is written into the output layer's own array (memory, or the memory map / zarr
-array of a file target) and the layer is refreshed in place, so the volume fills in while the run
-goes on. A plain cubic-interpolated layer is added beside it, and "Compare" lays both out side by
-side (napari grid mode: one shared camera and dims; contrast linked with
-``napari.experimental.link_layers``), optionally with the xz/yz disagreement map.
+Everything slow runs in one napari worker (:func:`_reconstruction_job`): reading the model, the
+cubic reference, opening the output and the network itself. The cubic layer appears first (seconds
+in), the A2I-3DEM layer on top of it with unfinished voxels transparent, so the view is never black;
+the engine then yields pieces of a few planes (early yz-only columns, then the fused rows) that are
+written into the output layer's own array (memory, or the memory map / zarr array of a file target)
+and the layer is refreshed in place at most five times a second. *Preview plane* reconstructs one
+xz plane in seconds, shown next to cubic, before committing to the whole volume. "Compare" lays
+the cubic and A2I-3DEM layers side by side (napari grid mode: one shared camera and dims; contrast
+linked with ``napari.experimental.link_layers``), optionally with the xz/yz disagreement map.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from napari.experimental import link_layers, unlink_layers
 from napari.layers import Image
 from napari.qt.threading import create_worker
+from napari.utils.colormaps import Colormap
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -46,25 +50,68 @@ from ..core.reconstruction import (
     isotropic_spacing,
     output_shape,
     reconstruct,
+    reconstruct_xz_plane,
+    resolve_ratio,
 )
-from ..core.stores import open_target
+from ..core.stores import check_output_path, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
-from ._shared import plugin_state
+from ._image_strip import ImageStrip
+from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state
+from ._tasks import named_task
 
 MEMORY_TARGET = "in memory"
 FILE_TARGET = "file (.tif / .zarr)"
 LINKED_ATTRIBUTES = ("contrast_limits", "gamma")
 #: Above this many output voxels the cubic layer stays a lazy dask array.
 EAGER_CUBIC_VOXELS = 64 * 2**20
+REFRESH_MS = 200
+#: grey, with the lowest value transparent: voxels not computed yet show the cubic layer below
+STREAMING_COLORMAP = Colormap(colors=[[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]],
+                              controls=[0.0, 1e-3, 1.0], name="gray (unfinished transparent)")
+CUBIC_OPACITY_WHILE_RUNNING = 0.55
+ERROR_STYLE = "color: #e0504d;"
 
 
 def _set_cancel(event: threading.Event, *_args) -> None:
     event.set()
 
 
+class _ModelCache:
+    """The last model read from disk (worker threads share it; keyed by path and mtime)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._loaded = None
+
+    def get(self, path: Path):
+        from ..core.model import load_model
+
+        path = Path(path)
+        try:
+            key = (str(path.resolve()), path.stat().st_mtime_ns)
+        except OSError as exc:
+            raise InputError(f"cannot read the model file {path}: {exc}") from exc
+        with self._lock:
+            if key != self._key:
+                self._loaded, self._key = load_model(path), key
+            return self._loaded
+
+
+MODELS = _ModelCache()
+
+
+def _model_info(path: Path):
+    """Worker: the loaded model's description and its ratio."""
+    from ..core.model import describe_model
+
+    loaded = MODELS.get(path)
+    return describe_model(loaded), float(loaded.ratio)
+
+
 class ReconstructWidget(QWidget):
-    """Pick a model and a stack, run the reconstruction and compare it with cubic interpolation."""
+    """Pick a model and a stack, preview a plane, run the reconstruction and compare with cubic."""
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,23 +122,28 @@ class ReconstructWidget(QWidget):
         self.cubic_layer: Image | None = None
         self.confidence_layer: Image | None = None
         self.worker = None
+        self.preview_worker = None
+        self.info_worker = None
+        self.model_ratio: float | None = None
         self.refreshes = 0
         self._progress = None
         self._started = 0.0
         self._file_target = False
+        self._dirty_rows: list[slice] = []
         self._comparison: dict | None = None
         self._ortho_dock = None
         self._build()
         self._refresh_layers()
         if self.state.model_path is not None:
             self.model_edit.setText(str(self.state.model_path))
+            self._on_model_text()
         self.state.model_changed.connect(self._on_model_changed)
         self.state.stack_changed.connect(self._on_stack_changed)
         napari_viewer.layers.events.inserted.connect(self._refresh_layers)
         napari_viewer.layers.events.removed.connect(self._refresh_layers)
         self._timer = QTimer(self)
-        self._timer.setInterval(200)
-        self._timer.timeout.connect(self._show_progress)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self._on_tick)
         # Closing the viewer stops a run; the slot holds the event only, not the widget.
         self.destroyed.connect(functools.partial(_set_cancel, self.cancel_event))
 
@@ -99,25 +151,37 @@ class ReconstructWidget(QWidget):
     def _build(self) -> None:
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("the model trained in this session, or a file")
+        self.model_edit.setToolTip("model file (.pt) written by Train or `a2i3dem train`")
+        self.model_edit.editingFinished.connect(self._on_model_text)
         model_browse = QPushButton("…")
+        model_browse.setToolTip("choose a model file")
         model_browse.clicked.connect(self._browse_model)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_edit)
         model_row.addWidget(model_browse)
+        self.model_info = QLabel("")
+        self.model_info.setWordWrap(True)
 
         self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("the anisotropic stack to reconstruct")
         self.layer_combo.currentTextChanged.connect(self._on_layer_changed)
         self.ratio_spin = QDoubleSpinBox()
         self.ratio_spin.setRange(1.0, 100.0)
         self.ratio_spin.setDecimals(3)
-        self.ratio_spin.setToolTip("up-sampling ratio z spacing / xy spacing (from the stack)")
+        self.ratio_spin.setToolTip("up-sampling ratio z spacing / xy spacing (from the stack; "
+                                   "the model's ratio is shown above)")
+        self.ratio_spin.valueChanged.connect(self._check_ratio)
 
         self.target_combo = QComboBox()
         self.target_combo.addItems([MEMORY_TARGET, FILE_TARGET])
+        self.target_combo.setToolTip("keep the volume in memory, or write it to a file as it is "
+                                     "computed (.zarr for volumes larger than memory)")
         self.target_combo.currentTextChanged.connect(self._on_target_changed)
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("iso.zarr (larger than memory) or iso.tif")
+        self.path_edit.setToolTip("output file; never one of your inputs, written atomically")
         path_browse = QPushButton("…")
+        path_browse.setToolTip("choose the output file")
         path_browse.clicked.connect(self._browse_output)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit)
@@ -130,14 +194,21 @@ class ReconstructWidget(QWidget):
         self.batch_spin = self._spin(1, 512, 8, "tiles per network batch")
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", *available_devices()])
+        self.device_combo.setToolTip("where the network runs (auto: the GPU if there is one)")
+        self.threads_spin = self._spin(0, 256, 0, "CPU threads for the network (0: PyTorch's "
+                                       "default, all cores); fewer keep the machine responsive")
+        self.threads_spin.setSpecialValueText("all")
         self.fusion_combo = QComboBox()
         self.fusion_combo.addItems(list(FUSIONS))
         self.fusion_combo.setToolTip("mean of the xz and yz passes, or one pass (twice as fast)")
         self.confidence_check = QCheckBox("keep the xz/yz disagreement map")
+        self.confidence_check.setToolTip("a layer showing where the two passes disagree "
+                                         "(where the network is least certain)")
         self.confidence_check.setChecked(True)
 
         form = QFormLayout()
         form.addRow("model", model_row)
+        form.addRow("", self.model_info)
         form.addRow("stack", self.layer_combo)
         form.addRow("ratio ρ", self.ratio_spin)
         form.addRow("output", self.target_combo)
@@ -146,12 +217,30 @@ class ReconstructWidget(QWidget):
         form.addRow("overlap", self.overlap_spin)
         form.addRow("batch", self.batch_spin)
         form.addRow("device", self.device_combo)
+        form.addRow("CPU threads", self.threads_spin)
         form.addRow("fusion", self.fusion_combo)
         form.addRow("", self.confidence_check)
 
+        self.preview_row_spin = self._spin(0, 0, 0, "the y row of the xz plane to preview "
+                                           "(starts in the middle of the stack)")
+        self.preview_button = QPushButton("Preview plane")
+        self.preview_button.setToolTip("reconstruct one xz plane in seconds and show it next to "
+                                       "cubic, before running the whole volume")
+        self.preview_button.clicked.connect(self.preview_plane)
+        preview_row = QHBoxLayout()
+        preview_row.addWidget(QLabel("xz plane at y"))
+        preview_row.addWidget(self.preview_row_spin)
+        preview_row.addWidget(self.preview_button, 1)
+        self.preview_strip = ImageStrip(("cubic", "A2I-3DEM"), height=150)
+        self.preview_strip.setVisible(False)
+        self.preview_label = QLabel("")
+        self.preview_label.setWordWrap(True)
+
         self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("reconstruct the whole volume; it streams into the viewer")
         self.run_button.clicked.connect(self.run)
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("stop within one network batch; the partial volume stays")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         buttons = QHBoxLayout()
@@ -167,10 +256,13 @@ class ReconstructWidget(QWidget):
         self.compare_button = QPushButton("Compare with cubic")
         self.compare_button.setCheckable(True)
         self.compare_button.setEnabled(False)
-        self.compare_button.setToolTip("cubic and A2I-3DEM side by side, linked view and contrast")
+        self.compare_button.setToolTip("cubic and A2I-3DEM side by side, linked view and contrast; "
+                                       "press again to go back")
         self.compare_button.toggled.connect(self.compare)
-        self.show_confidence = QCheckBox("with confidence map")
+        self.show_confidence = QCheckBox("with disagreement map")
+        self.show_confidence.setToolTip("add the xz/yz disagreement map as a third panel")
         self.ortho_button = QPushButton("Orthogonal views")
+        self.ortho_button.setToolTip("xz and yz views of every layer, linked to the main viewer")
         self.ortho_button.clicked.connect(self.open_orthoviews)
         compare_row = QHBoxLayout()
         compare_row.addWidget(self.compare_button)
@@ -178,6 +270,9 @@ class ReconstructWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addLayout(preview_row)
+        layout.addWidget(self.preview_strip)
+        layout.addWidget(self.preview_label)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -199,7 +294,7 @@ class ReconstructWidget(QWidget):
         ours = {self.output_layer, self.cubic_layer, self.confidence_layer}
         return [layer for layer in self.viewer.layers
                 if isinstance(layer, Image) and layer.ndim == 3 and layer not in ours
-                and not layer.multiscale and not layer.rgb]
+                and not layer.multiscale and not layer.rgb and not is_helper(layer)]
 
     def _refresh_layers(self, *_args) -> None:
         current = self.layer_combo.currentText()
@@ -222,6 +317,56 @@ class ReconstructWidget(QWidget):
     def _on_model_changed(self, path) -> None:
         if path is not None:
             self.model_edit.setText(str(path))
+            self._on_model_text()
+
+    def _on_model_text(self) -> None:
+        """Read the chosen model's facts in a worker; show them and check its ratio."""
+        text = self.model_edit.text().strip()
+        self.model_ratio = None
+        if not text:
+            self._show_model_info("", error=False)
+            return
+        self._show_model_info("reading the model…", error=False)
+        worker = create_worker(_model_info, Path(text).expanduser(), _start_thread=False)
+        worker.returned.connect(functools.partial(self._on_model_info, text))
+        worker.errored.connect(lambda exc: self._show_model_info(str(exc), error=True))
+        self.info_worker = worker
+        worker.finished.connect(self._on_info_finished)
+        worker.start()
+
+    def _on_info_finished(self) -> None:
+        self.info_worker = None
+
+    def _on_model_info(self, text: str, info: tuple[str, float]) -> None:
+        if text != self.model_edit.text().strip():
+            return  # an older answer
+        self._model_description, self.model_ratio = info
+        self._check_ratio()
+
+    def _check_ratio(self, *_args) -> None:
+        """Show the model's facts, in red with a warning when its ratio is not the stack's."""
+        if self.model_ratio is None:
+            return
+        description = getattr(self, "_model_description", "")
+        spacing = self.spacing_for(self.layer_combo.currentText())
+        try:
+            stack_ratio, _ = resolve_ratio(stack_spacing=spacing)
+        except InputError:
+            stack_ratio = None
+        ratio = self.ratio_spin.value()
+        if abs(ratio - self.model_ratio) > 0.01 * self.model_ratio:
+            origin = ("the stack's spacing" if stack_ratio is not None
+                      and abs(stack_ratio - ratio) < 1e-6 else "the ratio set here")
+            self._show_model_info(
+                f"{description}. Warning: {origin} gives ρ = {ratio:.4g}; this model learned "
+                f"ρ = {self.model_ratio:.4g} and will not restore this stack well (train one "
+                "for it).", error=True)
+        else:
+            self._show_model_info(description + ".", error=False)
+
+    def _show_model_info(self, text: str, *, error: bool) -> None:
+        self.model_info.setText(text)
+        self.model_info.setStyleSheet(ERROR_STYLE if error else "")
 
     def spacing_for(self, name: str) -> tuple[float, float, float] | None:
         """The Load widget's spacing for its stack, else the layer's own (z, y, x) scale."""
@@ -236,12 +381,18 @@ class ReconstructWidget(QWidget):
 
     def _on_layer_changed(self, name: str) -> None:
         spacing = self.spacing_for(name) if name else None
+        if name and name in self.viewer.layers:
+            height = int(self.viewer.layers[name].data.shape[-2])
+            self.preview_row_spin.setRange(0, max(0, height - 1))
+            if self.preview_row_spin.value() == 0:
+                self.preview_row_spin.setValue(height // 2)
         if spacing is None:
             return
         try:
             self.ratio_spin.setValue(ratio_from_spacing(spacing))
         except InputError:
             self.ratio_spin.setValue(1.0)
+        self._check_ratio()
 
     def _on_target_changed(self, text: str) -> None:
         for widget in self._path_widgets:
@@ -251,6 +402,7 @@ class ReconstructWidget(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
         if path:
             self.model_edit.setText(path)
+            self._on_model_text()
 
     def _browse_output(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Output volume", "iso.zarr",
@@ -258,126 +410,178 @@ class ReconstructWidget(QWidget):
         if path:
             self.path_edit.setText(path)
 
+    # ----------------------------------------------------------------------------- preview
+    def preview_plane(self) -> bool:
+        """Reconstruct the chosen xz plane in a worker and show it next to cubic."""
+        if self.preview_worker is not None:
+            return False
+        try:
+            request = self._request(preview=True)
+        except A2IError as exc:
+            self.preview_label.setText(f"cannot preview: {exc}")
+            self.preview_label.setStyleSheet(ERROR_STYLE)
+            return False
+        self.preview_label.setStyleSheet("")
+        self.preview_label.setText(f"reconstructing the xz plane at y = {request['row']}…")
+        self.preview_button.setEnabled(False)
+        self.preview_worker = create_worker(
+            _preview_job, request, _start_thread=False,
+            _connect={"returned": self._on_preview, "errored": self._on_preview_error,
+                      "finished": self._on_preview_finished})
+        self.preview_worker.start()
+        return True
+
+    def _on_preview(self, result) -> None:
+        cubic, network, row, seconds = result
+        low, high = np.percentile(cubic, (0.5, 99.5))
+        self.preview_strip.set_images(
+            (cubic, network), (float(low), float(high) if high > low else float(low) + 1.0),
+            captions=(f"cubic, xz plane y = {row}", f"A2I-3DEM, xz pass ({seconds:.1f} s)"))
+        self.preview_strip.setVisible(True)
+        self.preview_label.setText("The full run also averages the yz pass. Like it? Run the "
+                                   "whole volume.")
+
+    def _on_preview_error(self, exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, A2IError) else f"{type(exc).__name__}: {exc}"
+        self.preview_label.setText(f"preview failed: {message}")
+        self.preview_label.setStyleSheet(ERROR_STYLE)
+
+    def _on_preview_finished(self) -> None:
+        self.preview_worker = None
+        self.preview_button.setEnabled(True)
+
     # ----------------------------------------------------------------------------- running
     @property
     def is_running(self) -> bool:
         return self.worker is not None
+
+    def _request(self, *, preview: bool = False) -> dict:
+        """Check the inputs (fast, GUI thread) and describe the job; raises InputError."""
+        name = self.layer_combo.currentText()
+        if not name or name not in self.viewer.layers:
+            raise InputError("choose a 3-D image layer as the stack")
+        layer = self.viewer.layers[name]
+        stack = layer.data
+        validate_volume(stack, name=f"layer '{name}'", check_values=False)
+        model_text = self.model_edit.text().strip()
+        if not model_text:
+            raise InputError("no model: train one in the Train widget or choose a model file")
+        model_path = Path(model_text).expanduser()
+        if not model_path.is_file():
+            raise InputError(f"the model file {model_path} does not exist")
+        ratio = validate_ratio(self.ratio_spin.value())
+        validate_tiling(self.tile_spin.value(), self.overlap_spin.value())
+        spacing = self.spacing_for(name) or (ratio, 1.0, 1.0)
+        settings = {"tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
+                    "batch": self.batch_spin.value(), "device": self.device_combo.currentText()}
+        request = {"stack": stack, "model_path": model_path, "ratio": ratio,
+                   "threads": self.threads_spin.value() or None, "settings": settings}
+        if preview:
+            request["row"] = self.preview_row_spin.value()
+            return request
+        path = None
+        if self.target_combo.currentText() == FILE_TARGET:
+            text = self.path_edit.text().strip()
+            if not text:
+                raise InputError("give an output path ending in .tif or .zarr")
+            source = getattr(getattr(layer, "source", None), "path", None)
+            path = check_output_path(Path(text).expanduser(), protect=(source,))
+            request["protect"] = (source,)
+        fusion = self.fusion_combo.currentText()
+        settings["fusion"] = fusion
+        request.update(
+            layer=layer, path=path, iso=isotropic_spacing(spacing),
+            shape=output_shape(stack.shape, ratio),
+            confidence=self.confidence_check.isChecked() and fusion == "mean",
+            cancel=self.cancel_event, piece_rows=max(1, self.batch_spin.value()))
+        return request
 
     def run(self) -> bool:
         """Start a reconstruction; False (with the reason in the status line) if inputs are bad."""
         if self.is_running:
             return False
         try:
-            job = self._prepare()
+            request = self._request()
         except A2IError as exc:
             self._show_status(f"cannot run: {exc}")
             return False
         self.cancel_event.clear()
         self._progress = None
         self.refreshes = 0
+        self._dirty_rows = []
         self._started = time.perf_counter()
+        self._file_target = request["path"] is not None
+        self._remove_outputs()
+        self._source = request.pop("layer")
+        task = self.worker_description = named_task(
+            _reconstruction_job, f"A2I-3DEM reconstruction of '{self._source.name}'")
         self.worker = create_worker(
-            _reconstruction_job, _start_thread=False,
-            _connect={"yielded": self._on_piece, "returned": self._on_done,
-                      "errored": self._on_error, "finished": self._on_finished},
-            progress_box=self, **job)
+            task, request, self, _start_thread=False,
+            _connect={"yielded": self._on_message, "returned": self._on_done,
+                      "errored": self._on_error, "finished": self._on_finished})
         self._set_running(True)
-        self._show_status("reconstructing…")
+        self._show_status("reading the model and computing the cubic reference…")
         self.worker.start()
         return True
 
-    def _prepare(self) -> dict:
-        from ..core.model import load_model
-
-        name = self.layer_combo.currentText()
-        if not name or name not in self.viewer.layers:
-            raise InputError("choose a 3-D image layer as the stack")
-        layer = self.viewer.layers[name]
-        stack = layer.data
-        validate_volume(stack, name=f"layer '{name}'")
-        model_text = self.model_edit.text().strip()
-        if not model_text:
-            raise InputError("no model: train one in the Train widget or choose a model file")
-        loaded = load_model(Path(model_text).expanduser())
-        ratio = validate_ratio(self.ratio_spin.value())
-        validate_tiling(self.tile_spin.value(), self.overlap_spin.value())
-        spacing = self.spacing_for(name) or (ratio, 1.0, 1.0)
-        iso = isotropic_spacing(spacing)
-        shape = output_shape(stack.shape, ratio)
-        path = None
-        if self.target_combo.currentText() == FILE_TARGET:
-            text = self.path_edit.text().strip()
-            if not text:
-                raise InputError("give an output path ending in .tif or .zarr")
-            path = Path(text).expanduser()
-        source = getattr(getattr(layer, "source", None), "path", None)
-        target = open_target(path, shape, stack.dtype, iso, protect=(source,))
-        self._file_target = path is not None
-        confidence = (np.zeros(shape, np.float32)
-                      if self.confidence_check.isChecked() and self.fusion_combo.currentText()
-                      == "mean" else None)
-        self._add_layers(layer, target.array, confidence, ratio, iso)
-        return {
-            "stack": stack, "model": loaded.model, "ratio": ratio, "target": target,
-            "confidence": confidence, "cancel": self.cancel_event,
-            "settings": {"tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
-                         "batch": self.batch_spin.value(),
-                         "device": self.device_combo.currentText(),
-                         "fusion": self.fusion_combo.currentText()},
-        }
-
-    def _add_layers(self, source: Image, volume, confidence, ratio: float, iso) -> None:
-        """Cubic, output (and confidence) layers with the isotropic scale, replacing old ones."""
+    def _remove_outputs(self) -> None:
         if self.compare_button.isChecked():
             self.compare_button.setChecked(False)
         for layer in (self.output_layer, self.cubic_layer, self.confidence_layer):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
         self.output_layer = self.cubic_layer = self.confidence_layer = None
-        stack = source.data
-        n_out = int(np.prod(output_shape(stack.shape, ratio)))
-        if n_out <= EAGER_CUBIC_VOXELS and not hasattr(stack, "compute"):
-            cubic = cubic_upsample_stack(np.asarray(stack), ratio)
-        else:
-            import dask.array as da
+        self.compare_button.setEnabled(False)
 
-            lazy = stack if hasattr(stack, "compute") else da.from_array(
-                stack, chunks=(-1, 256, 256))
-            cubic = cubic_upsample_stack(lazy, ratio)
-        translate = tuple(source.translate[-3:])
-        common = {"scale": iso, "translate": translate,
-                  "contrast_limits": tuple(source.contrast_limits), "colormap": "gray"}
-        self.cubic_layer = self.viewer.add_image(cubic, name=f"{source.name} cubic", **common)
-        if confidence is not None:
-            self.confidence_layer = self.viewer.add_image(
-                confidence, name=f"{source.name} xz/yz disagreement", scale=iso,
-                translate=translate, colormap="magma", contrast_limits=(0.0, 1.0),
-                visible=False)
-        self.output_layer = self.viewer.add_image(
-            volume, name=f"{source.name} A2I-3DEM", metadata={"a2i3dem_ratio": ratio},
-            **common)
-        self.compare_button.setEnabled(True)
+    def _common(self, iso) -> dict:
+        source = self._source
+        return {"scale": iso, "translate": tuple(source.translate[-3:]),
+                "contrast_limits": tuple(source.contrast_limits)}
 
-    def stop(self) -> None:
-        """Stop the run within one network batch."""
-        if self.is_running:
-            self.cancel_event.set()
-            self._show_status("stopping…")
+    def _on_message(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "cubic":
+            _, cubic, iso = message
+            self.cubic_layer = self.viewer.add_image(
+                cubic, name=f"{self._source.name} cubic", colormap="gray",
+                opacity=CUBIC_OPACITY_WHILE_RUNNING, metadata={ROLE_KEY: OUTPUT_ROLE},
+                **self._common(iso))
+            self._show_status("cubic reference shown; starting the network…")
+        elif kind == "target":
+            _, volume, confidence, iso, ratio = message
+            if confidence is not None:
+                self.confidence_layer = self.viewer.add_image(
+                    confidence, name=f"{self._source.name} xz/yz disagreement", scale=iso,
+                    translate=tuple(self._source.translate[-3:]), colormap="magma",
+                    contrast_limits=(0.0, 1.0), visible=False,
+                    metadata={ROLE_KEY: OUTPUT_ROLE})
+            self.output_layer = self.viewer.add_image(
+                volume, name=f"{self._source.name} A2I-3DEM", colormap=STREAMING_COLORMAP,
+                metadata={"a2i3dem_ratio": ratio, ROLE_KEY: OUTPUT_ROLE},
+                **self._common(iso))
+            self.compare_button.setEnabled(True)
+            self._show_status("reconstructing… (the volume fills in over the dimmed cubic)")
+        elif kind == "piece":
+            self._dirty_rows.append(message[1])
 
-    def _on_piece(self, rows: slice) -> None:
-        """A slab of rows is final: refresh the layers in place (no re-upload of the volume)."""
-        for layer in (self.output_layer, self.confidence_layer):
-            if layer is None or layer not in self.viewer.layers:
-                continue
-            if layer is self.confidence_layer and not layer.visible:
-                continue
-            if self._slice_shows_rows(layer, rows):
-                layer.refresh(extent=False, highlight=False)
-                if layer is self.output_layer:
-                    self.refreshes += 1
-        if self.confidence_layer is not None and self.confidence_layer.visible:
-            self._fit_confidence_contrast()
+    def _on_tick(self) -> None:
+        self._refresh_output()
         self._show_progress()
+
+    def _refresh_output(self) -> None:
+        """Refresh the layers in place when a finished piece is visible (at most every tick)."""
+        rows, self._dirty_rows = self._dirty_rows, []
+        if not rows:
+            return
+        layer = self.output_layer
+        if layer is not None and layer in self.viewer.layers and any(
+                self._slice_shows_rows(layer, r) for r in rows):
+            layer.refresh(extent=False, highlight=False)
+            self.refreshes += 1
+        conf = self.confidence_layer
+        if conf is not None and conf in self.viewer.layers and conf.visible:
+            conf.refresh(extent=False, highlight=False)
+            self._fit_confidence_contrast()
 
     def _slice_shows_rows(self, layer: Image, rows: slice) -> bool:
         """False when the 2-D view slices y outside ``rows`` (nothing visible changed)."""
@@ -406,10 +610,19 @@ class ReconstructWidget(QWidget):
         self.progress.setValue(int(1000 * progress.fraction))
         self.progress.setFormat(progress.describe())
 
+    def _finish_layers(self) -> None:
+        """After a run: plain grey output, the cubic layer back to full opacity."""
+        self._refresh_output()
+        if self.output_layer is not None and self.output_layer in self.viewer.layers:
+            self.output_layer.colormap = "gray"
+        if self.cubic_layer is not None and self.cubic_layer in self.viewer.layers:
+            self.cubic_layer.opacity = 1.0
+
     def _on_done(self, result) -> None:
         elapsed = time.perf_counter() - self._started
         if self._file_target and self.output_layer is not None and result is not None:
             self.output_layer.data = result  # the committed file, once
+        self._finish_layers()
         if self.confidence_layer is not None:
             self._fit_confidence_contrast()
         self.progress.setValue(1000)
@@ -422,6 +635,9 @@ class ReconstructWidget(QWidget):
             message = f"failed: {exc}"
         else:
             message = f"failed: {type(exc).__name__}: {exc}"
+        self._refresh_output()
+        if self.cubic_layer is not None and self.cubic_layer in self.viewer.layers:
+            self.cubic_layer.opacity = 1.0
         if self._file_target:  # the partial file was discarded: drop its layer
             if self.output_layer is not None and self.output_layer in self.viewer.layers:
                 self.viewer.layers.remove(self.output_layer)
@@ -429,6 +645,12 @@ class ReconstructWidget(QWidget):
         elif self.output_layer is not None:
             self.output_layer.name = f"{self.output_layer.name} (partial)"
         self._show_status(message)
+
+    def stop(self) -> None:
+        """Stop the run within one network batch."""
+        if self.is_running:
+            self.cancel_event.set()
+            self._show_status("stopping…")
 
     def _on_finished(self) -> None:
         self.worker = None
@@ -458,10 +680,13 @@ class ReconstructWidget(QWidget):
                 self.compare_button.setChecked(False)
                 return
             grid = viewer_grid(self.viewer)
+            camera = self.viewer.camera
             self._comparison = {
                 "visible": {id(layer): layer.visible for layer in self.viewer.layers},
                 "grid": (grid.enabled, tuple(grid.shape), grid.stride),
                 "linked": layers[:2],
+                "camera": (tuple(camera.center), camera.zoom, tuple(camera.angles)),
+                "names": {id(layer): _name_overlay_visible(layer) for layer in layers},
             }
             for layer in self.viewer.layers:
                 layer.visible = layer in layers
@@ -472,7 +697,9 @@ class ReconstructWidget(QWidget):
             grid.stride = 1
             grid.shape = (1, len(layers))
             grid.enabled = True
-            self.viewer.reset_view()
+            for layer in layers:  # each panel says what it shows
+                _set_name_overlay(layer, True)
+            self.viewer.reset_view(layers=layers)  # fit the compared volumes, nothing else
         elif self._comparison is not None:
             saved, self._comparison = self._comparison, None
             enabled_before, shape, stride = saved["grid"]
@@ -483,6 +710,11 @@ class ReconstructWidget(QWidget):
             self._unlink(saved["linked"])
             for layer in self.viewer.layers:
                 layer.visible = saved["visible"].get(id(layer), layer.visible)
+                if id(layer) in saved["names"]:
+                    _set_name_overlay(layer, saved["names"][id(layer)])
+            center, zoom, angles = saved["camera"]
+            camera = self.viewer.camera
+            camera.center, camera.zoom, camera.angles = center, zoom, angles
             if self.output_layer in self.viewer.layers:
                 index = self.viewer.layers.index(self.output_layer)
                 self.viewer.layers.move(index, len(self.viewer.layers))
@@ -512,26 +744,93 @@ class ReconstructWidget(QWidget):
             if existing.parentWidget() is not None:
                 existing.parentWidget().show()
             return existing
-        widget = OrthoViewsWidget(self.viewer)
-        self.viewer.window.add_dock_widget(widget, name="Orthogonal views", area="right")
+        widget = OrthoViewsWidget(self.viewer, staged=True)  # built over several turns
+        self.viewer.window.add_dock_widget(widget, name="Orthogonal views", area="left")
         self._ortho_dock = weakref.ref(widget)
         return widget
 
 
-def _reconstruction_job(stack, model, ratio, target, confidence, cancel, settings, progress_box):
-    """Worker-thread generator: write each slab into the target, yield its rows, commit."""
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """Run with ``threads`` torch CPU threads (None: leave them), restored afterwards."""
+    if not threads:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
     try:
-        for piece in reconstruct(stack, model, ratio, cancel=cancel,
-                                 confidence=confidence is not None,
-                                 on_progress=progress_box.report_progress, **settings):
-            target.write(piece.rows, piece.data)
-            if confidence is not None and piece.confidence is not None:
-                confidence[:, piece.rows] = piece.confidence
-            yield piece.rows
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _cubic_reference(stack, ratio: float):
+    """The cubic volume: in memory when small, else a lazy dask array computed on view."""
+    n_out = int(np.prod(output_shape(stack.shape, ratio)))
+    if n_out <= EAGER_CUBIC_VOXELS and not hasattr(stack, "compute"):
+        return cubic_upsample_stack(np.asarray(stack), ratio)
+    import dask.array as da
+
+    lazy = stack if hasattr(stack, "compute") else da.from_array(stack, chunks=(-1, 256, 256))
+    return cubic_upsample_stack(lazy, ratio)
+
+
+def _preview_job(request: dict):
+    """Worker: one xz plane, cubic and network; returns ``(cubic, network, row, seconds)``."""
+    started = time.perf_counter()
+    loaded = MODELS.get(request["model_path"])
+    with _torch_threads(request["threads"]):
+        cubic, network = reconstruct_xz_plane(request["stack"], loaded.model, request["ratio"],
+                                              request["row"], **request["settings"])
+    return cubic, network, request["row"], time.perf_counter() - started
+
+
+def _reconstruction_job(request: dict, progress_box):
+    """Worker-thread generator: model, cubic reference, target, then every piece; commits.
+
+    Yields ``("cubic", volume, iso)``, ``("target", array, confidence, iso, ratio)`` and
+    ``("piece", rows, final)``; returns what the target's commit returns.
+    """
+    loaded = MODELS.get(request["model_path"])
+    stack, ratio, iso, shape = (request[k] for k in ("stack", "ratio", "iso", "shape"))
+    yield ("cubic", _cubic_reference(stack, ratio), iso)
+    target = open_target(request["path"], shape, stack.dtype, iso,
+                         protect=request.get("protect", ()))
+    confidence = np.zeros(shape, np.float32) if request["confidence"] else None
+    early = request["path"] is None  # provisional columns only into memory, never to files
+    try:
+        yield ("target", target.array, confidence, iso, ratio)
+        with _torch_threads(request["threads"]):
+            for piece in reconstruct(stack, loaded.model, ratio, cancel=request["cancel"],
+                                     confidence=confidence is not None,
+                                     on_progress=progress_box.report_progress,
+                                     piece_rows=request["piece_rows"], provisional=early,
+                                     **request["settings"]):
+                if piece.final:
+                    target.write(piece.rows, piece.data)
+                    if confidence is not None and piece.confidence is not None:
+                        confidence[:, piece.rows] = piece.confidence
+                else:
+                    target.array[:, piece.rows, piece.cols] = piece.data
+                yield ("piece", piece.rows, piece.final)
         return target.commit()
     except BaseException:
         target.discard()
         raise
+
+
+def _name_overlay_visible(layer) -> bool:
+    overlay = getattr(layer, "name_overlay", None)
+    return bool(overlay is not None and overlay.visible)
+
+
+def _set_name_overlay(layer, visible: bool) -> None:
+    """Show the layer's name in its grid cell (napari >= 0.6: ``layer.name_overlay``)."""
+    overlay = getattr(layer, "name_overlay", None)
+    if overlay is not None:
+        overlay.visible = visible
 
 
 def viewer_grid(viewer):

@@ -20,6 +20,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -52,7 +53,9 @@ from ..core.training_events import (
     ValidationResult,
 )
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
-from ._shared import plugin_state
+from ._image_strip import ImageStrip
+from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state
+from ._tasks import named_task
 from ._train_runner import TrainingRun
 from ._training_plot import TrainingPlot
 
@@ -113,6 +116,7 @@ class TrainWidget(QWidget):
     def _build(self) -> None:
         defaults = TrainConfig()
         self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("the anisotropic stack to learn from (its own xy planes)")
         self.layer_combo.currentTextChanged.connect(self._on_layer_changed)
         self.ratio_spin = QDoubleSpinBox()
         self.ratio_spin.setRange(0.01, 100.0)
@@ -123,12 +127,22 @@ class TrainWidget(QWidget):
         self.preset_combo.addItems(list(PRESETS))
         self.preset_combo.setCurrentText(defaults.preset)
         self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
+        self.preset_combo.setToolTip("network size: tiny (fast, CPU), small, base (GPU)")
         self.steps_spin = self._spin(1, 1_000_000, defaults.steps)
+        self.steps_spin.setToolTip("optimisation steps in total (a resumed run continues to "
+                                   "this number)")
         self.batch_spin = self._spin(1, 512, defaults.batch_size)
+        self.batch_spin.setToolTip("training pairs per step")
         self.patch_spin = self._spin(16, 1024, defaults.patch_size)
+        self.patch_spin.setToolTip("size of the square xy patches the pairs are made from")
         self.patch_spin.setSingleStep(16)
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", *available_devices()])
+        self.device_combo.setToolTip("where the network trains (auto: the GPU if there is one)")
+        self.threads_spin = self._spin(0, 256, 0)
+        self.threads_spin.setSpecialValueText("all")
+        self.threads_spin.setToolTip("CPU threads for training (all: PyTorch's default); fewer "
+                                     "keep the machine responsive")
         self.output_edit = QLineEdit(str(DEFAULT_OUTPUT))
         browse = QPushButton("…")
         browse.setToolTip("choose the folder for the model and its checkpoint")
@@ -145,16 +159,21 @@ class TrainWidget(QWidget):
         form.addRow("batch size", self.batch_spin)
         form.addRow("patch size", self.patch_spin)
         form.addRow("device", self.device_combo)
+        form.addRow("CPU threads", self.threads_spin)
         form.addRow("output folder", output_row)
         self.degradation_label = QLabel()
         self.degradation_label.setWordWrap(True)
         form.addRow("degradation", self.degradation_label)
 
+        self.output_edit.setToolTip("folder for the model file and its checkpoint")
         self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("train in the background; the window stays usable")
         self.resume_button = QPushButton("Resume…")
         self.resume_button.setToolTip("continue a checkpoint (*.ckpt.pt) up to 'steps' in total")
         self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("pause after the current step (resume continues it)")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("stop after the current step; the model so far is saved")
         self.start_button.clicked.connect(lambda: self.start())
         self.resume_button.clicked.connect(self._choose_checkpoint)
         self.pause_button.clicked.connect(self.toggle_pause)
@@ -180,7 +199,12 @@ class TrainWidget(QWidget):
             "acquisition, the agreement of its xz and yz passes, and held-out pairs made with "
             "the estimated slice profile")
         self.plot = TrainingPlot(self)
-        self.plot.setMinimumHeight(220)
+        self.preview_strip = ImageStrip(("cubic", "network (this step)"), height=170)
+        self.preview_strip.setToolTip("a validation xz plane: plain cubic interpolation and the "
+                                      "network's output, updated while it learns")
+        self.preview_as_layer = QCheckBox("also show the preview as a layer")
+        self.preview_as_layer.setToolTip("add the previewed xz plane to the viewer, below the "
+                                         "stack")
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -189,6 +213,8 @@ class TrainWidget(QWidget):
         layout.addWidget(self.status_label)
         layout.addWidget(self.check_label)
         layout.addWidget(self.plot)
+        layout.addWidget(self.preview_strip)
+        layout.addWidget(self.preview_as_layer)
         self._set_running(False)
 
     @staticmethod
@@ -202,7 +228,8 @@ class TrainWidget(QWidget):
     def _image_layers(self) -> list:
         from napari.layers import Image
 
-        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+        return [layer for layer in self.viewer.layers
+                if isinstance(layer, Image) and not is_helper(layer)]
 
     def _refresh_layers(self, *_args) -> None:
         current = self.layer_combo.currentText()
@@ -289,7 +316,7 @@ class TrainWidget(QWidget):
         return TrainConfig(
             preset=self.preset_combo.currentText(), steps=self.steps_spin.value(),
             batch_size=self.batch_spin.value(), patch_size=self.patch_spin.value(),
-            device=self.device_combo.currentText())
+            device=self.device_combo.currentText(), threads=self.threads_spin.value() or None)
 
     def _choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Checkpoint to continue",
@@ -357,8 +384,9 @@ class TrainWidget(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
         self._show_status(f"preparing training pairs for '{self.layer_combo.currentText()}'…")
+        task = named_task(run.events, f"A2I-3DEM training on '{self._source_layer}'")
         self._worker = create_worker(
-            run.events, _start_thread=False,
+            task, _start_thread=False,
             _connect={"yielded": self._on_event, "errored": self._on_error,
                       "finished": self._on_worker_finished})
         self._set_running(True)
@@ -371,6 +399,7 @@ class TrainWidget(QWidget):
         trainer = self._run.trainer
         if trainer.paused:
             trainer.resume()
+            self.pause_button.setText("Pause")  # at once; a late Paused event is ignored
         else:
             trainer.pause()
             self.pause_button.setText("Resume")
@@ -419,8 +448,9 @@ class TrainWidget(QWidget):
         elif isinstance(event, PreviewImage):
             self._show_preview(event)
         elif isinstance(event, Paused):
-            self.pause_button.setText("Resume")
-            self.progress.setFormat(f"paused at step {event.step}")
+            if self._run is not None and self._run.trainer.paused:  # not resumed meanwhile
+                self.pause_button.setText("Resume")
+                self.progress.setFormat(f"paused at step {event.step}")
         elif isinstance(event, Resumed):
             self.pause_button.setText("Pause")
         elif isinstance(event, CheckpointSaved):
@@ -431,34 +461,42 @@ class TrainWidget(QWidget):
             self._on_training_finished(event)
 
     def _show_preview(self, event: PreviewImage) -> None:
+        low, high = np.percentile(event.cubic, (0.5, 99.5))
+        limits = (float(low), float(high) if high > low else float(low) + 1.0)
+        self.preview_strip.set_images(
+            (event.cubic, event.prediction), limits,
+            captions=(f"cubic ({event.plane} plane {event.index})",
+                      f"network at step {event.step}"))
+        if self.preview_as_layer.isChecked():
+            self._show_preview_layer(event, limits)
+
+    def _show_preview_layer(self, event: PreviewImage, limits: tuple[float, float]) -> None:
         if PREVIEW_LAYER in self.viewer.layers:
             layer = self.viewer.layers[PREVIEW_LAYER]
             if layer.data.shape == event.prediction.shape:
                 layer.data = event.prediction
                 return
             self.viewer.layers.remove(layer)
-        low, high = np.percentile(event.cubic, (0.5, 99.5))
         scale, translate = self._preview_placement()
         active = self.viewer.layers.selection.active
         self.viewer.add_image(
-            event.prediction, name=PREVIEW_LAYER, colormap="gray",
-            contrast_limits=(float(low), float(high) if high > low else float(low) + 1.0),
+            event.prediction, name=PREVIEW_LAYER, colormap="gray", contrast_limits=limits,
             scale=scale, translate=translate,
-            metadata={"plane": event.plane, "index": event.index})
+            metadata={"plane": event.plane, "index": event.index, ROLE_KEY: HELPER_ROLE})
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active  # keep the user's layer selected
 
     def _preview_placement(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """World scale and offset of the xz preview: isotropic pixels of the stack's x spacing,
-        placed just right of the stack so it does not cover the xy view."""
+        placed just below the stack's xy view (seen with it, not covering it)."""
         name = self._source_layer
         layer = next((lyr for lyr in self.viewer.layers if lyr.name == name), None)
         if layer is None or layer.ndim != 3:
             return (1.0, 1.0), (0.0, 0.0)
         sx = float(layer.scale[-1])
         data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        right_edge = float(layer.translate[-1]) + data.shape[-1] * sx
-        return (sx, sx), (float(layer.translate[-2]), right_edge + 0.05 * data.shape[-1] * sx)
+        bottom_edge = float(layer.translate[-2]) + data.shape[-2] * float(layer.scale[-2])
+        return (sx, sx), (bottom_edge + 0.05 * data.shape[-2] * sx, float(layer.translate[-1]))
 
     def _on_training_finished(self, event: TrainingFinished) -> None:
         self.progress.setValue(event.step)
@@ -503,7 +541,8 @@ class TrainWidget(QWidget):
         self.stop_button.setEnabled(running)
         self.pause_button.setText("Pause")
         for widget in (self.layer_combo, self.ratio_spin, self.preset_combo, self.steps_spin,
-                       self.batch_spin, self.patch_spin, self.device_combo, self.output_edit):
+                       self.batch_spin, self.patch_spin, self.device_combo, self.threads_spin,
+                       self.output_edit):
             widget.setEnabled(not running)
 
     def _show_status(self, text: str) -> None:

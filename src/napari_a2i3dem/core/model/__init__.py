@@ -4,7 +4,7 @@ from .acceleration import maybe_compile
 from .attention import WindowAttention, relative_position_index, set_attention_backend
 from .config import PRESETS, NetworkConfig, preset
 from .cost import estimate_flops, estimate_gflops, parameter_count
-from .files import FORMAT_VERSION, LoadedModel, load_model, save_model
+from .files import FORMAT_VERSION, LoadedModel, describe_model, load_model, save_model
 from .glen import GLEN
 from .loss import A2ILoss, FixedFeatureBank, projected_distribution_loss
 from .network import A2I3DEMNet, ViTBlock, count_parameters, pad_to_multiple
@@ -21,6 +21,7 @@ __all__ = [
     "ViTBlock",
     "WindowAttention",
     "count_parameters",
+    "describe_model",
     "estimate_flops",
     "estimate_gflops",
     "load_model",

@@ -246,3 +246,24 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         spacing=spacing, ratio=float(ratio), intensity=dict(intensity),
         version=str(payload["package_version"]), extra=payload.get("extra"), path=path,
     )
+
+
+def describe_model(loaded: LoadedModel) -> str:
+    """One line for a person choosing a model: ratio, spacing, preset, training length, score."""
+    extra = loaded.extra or {}
+    train = extra.get("train_config") or {}
+    spacing = " × ".join(f"{v:g}" for v in loaded.spacing)
+    parts = [f"trained for ρ = {loaded.ratio:.4g} ({spacing} nm)"]
+    if train.get("preset"):
+        parts.append(f"preset {train['preset']}")
+    if extra.get("steps") is not None:
+        parts.append(f"{int(extra['steps'])} steps")
+    psnr, cubic = extra.get("validation_psnr"), extra.get("cubic_psnr")
+    if psnr is not None and math.isfinite(float(psnr)):
+        against = (f" (cubic {float(cubic):.2f})" if cubic is not None
+                   and math.isfinite(float(cubic)) else "")
+        parts.append(f"validation PSNR {float(psnr):.2f} dB{against}")
+    check = extra.get("model_check") or {}
+    if check.get("warnings"):
+        parts.append("check after training warned: " + str(check["warnings"][0]))
+    return ", ".join(parts)
