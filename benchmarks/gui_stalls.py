@@ -133,8 +133,8 @@ class Session:
         return lambda: widget.preview_worker is None
 
     def orthoviews(self):
-        self._widget("Reconstruct").open_orthoviews()
-        return None
+        ortho = self._widget("Reconstruct").open_orthoviews()
+        return lambda: ortho.ready
 
     def compare(self):
         widget = self._widget("Reconstruct")

@@ -116,6 +116,12 @@ def test_training_and_reconstruction_keep_the_window_responsive(workflow, qtbot,
     reconstruction = meter.report()
     assert recon.status.text().startswith("done"), recon.status.text()
     assert recon.output_layer.data.any() and np.asarray(recon.output_layer.data).shape[0] == 96
+    # comparison through the plugin's (proxied) viewer: on, then everything restored
+    source = viewer.layers["sample"]
+    recon.compare(True)
+    assert not source.visible and recon.output_layer.name_overlay.visible
+    recon.compare(False)
+    assert source.visible and not recon.output_layer.name_overlay.visible
     assert training.longest_ms < TEST_STALL_MS, training.describe()
     assert reconstruction.longest_ms < TEST_STALL_MS, reconstruction.describe()
     print("training:", training.describe(), "| reconstruction:", reconstruction.describe())

@@ -52,7 +52,7 @@ def _spin(tooltip: str) -> QDoubleSpinBox:
     spin.setSuffix(" nm")
     spin.setKeyboardTracking(True)
     spin.setToolTip(tooltip)
-    spin.setMinimumWidth(120)
+    spin.setMinimumWidth(140)  # "40.000 nm" and wider values stay readable
     return spin
 
 
@@ -225,7 +225,8 @@ class LoadStackWidget(QWidget):
         source = meta.get("spacing_source")
         if meta.get("spacing"):
             spacing = " × ".join(f"{v:g}" for v in meta["spacing"])
-            origin = f"{spacing} nm (z × y × x) from {SOURCE_NAMES.get(source, source)}"
+            where = SOURCE_NAMES.get(source, source) or "the layer's metadata"
+            origin = f"{spacing} nm (z × y × x) from {where}"
         elif meta.get("lateral_spacing"):
             y, x = meta["lateral_spacing"]
             origin = f"lateral {y:g} × {x:g} nm from the file; axial spacing not in the file"

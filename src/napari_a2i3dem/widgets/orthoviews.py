@@ -56,7 +56,7 @@ def ortho_order(order: tuple[int, ...], sliced_axis_from_end: int) -> tuple[int,
 def _copy_layer(layer: Layer) -> Layer:
     """A new layer of the same type sharing ``layer``'s data and display state."""
     copy = Layer.create(*layer.as_layer_data_tuple())
-    copy.metadata = {**copy.metadata, "ortho_source": id(layer)}
+    copy.metadata = {**copy.metadata, "ortho_source": layer.unique_id}
     return copy
 
 
@@ -70,13 +70,13 @@ class OrthoViews:
         self.canvases: dict[str, QtViewer] = {}
         self.follow_cursor = False
         self._cursor_point: tuple[float, ...] | None = None
-        self._copies: dict[int, dict[str, Layer]] = {}
+        self._copies: dict[object, dict[str, Layer]] = {}
         self._crosses: dict[str, Vectors] = {}
         self._syncing = False
         self._closed = False
         self._connected = False
         self._updating_cross = False
-        self._refresh_pending: set[int] = set()
+        self._refresh_pending: set[object] = set()
         self._refresh_timer = QTimer()
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(50)
@@ -103,7 +103,7 @@ class OrthoViews:
         self.canvases[name] = canvas
 
     def _copy_existing(self, layer: Layer) -> None:
-        if not self._closed and layer in self.viewer.layers and id(layer) not in self._copies:
+        if not self._closed and layer in self.viewer.layers and layer.unique_id not in self._copies:
             self._add_copies(layer, self.viewer.layers.index(layer))
 
     def _add_cross(self, name: str) -> None:
@@ -140,7 +140,7 @@ class OrthoViews:
     def centre_on_data(self) -> None:
         """Slice the views through the middle of the mirrored layers when the main viewer's
         point for an axis it displays lies outside them (napari leaves it at a range end)."""
-        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
+        layers = [lay for lay in self.viewer.layers if lay.unique_id in self._copies]
         if not layers:
             return
         lower, upper = np.asarray(self.viewer.layers.get_extent(layers).world, dtype=float)
@@ -160,7 +160,7 @@ class OrthoViews:
             copy = _copy_layer(layer)
             model.layers.insert(min(index, self._n_mirrored(model)), copy)
             copies[name] = copy
-        self._copies[id(layer)] = copies
+        self._copies[layer.unique_id] = copies
         for prop in SYNCED_PROPERTIES:
             emitter = getattr(layer.events, prop, None)
             if emitter is not None:
@@ -198,7 +198,7 @@ class OrthoViews:
 
     def _on_removed(self, event) -> None:
         layer = event.value
-        copies = self._copies.pop(id(layer), None)
+        copies = self._copies.pop(layer.unique_id, None)
         if copies is None:          # a 2-D layer: never mirrored
             return
         self._disconnect_layer(layer)
@@ -208,7 +208,7 @@ class OrthoViews:
         self._update_cross()
 
     def _on_moved(self, event) -> None:
-        order = [id(layer) for layer in self.viewer.layers if id(layer) in self._copies]
+        order = [layer.unique_id for layer in self.viewer.layers if layer.unique_id in self._copies]
         for name, model in self.models.items():
             for position, key in enumerate(order):
                 copy = self._copies.get(key, {}).get(name)
@@ -218,7 +218,7 @@ class OrthoViews:
     def _on_property(self, event) -> None:
         source = event.source
         name = event.type
-        for copy in self._copies.get(id(source), {}).values():
+        for copy in self._copies.get(source.unique_id, {}).values():
             value = getattr(source, name)
             if name == "colormap":
                 copy.colormap = source.colormap
@@ -229,15 +229,15 @@ class OrthoViews:
             self._update_cross()
 
     def _on_data(self, event) -> None:
-        for copy in self._copies.get(id(event.source), {}).values():
+        for copy in self._copies.get(event.source.unique_id, {}).values():
             copy.data = event.source.data
 
     def _on_name(self, event) -> None:
-        for copy in self._copies.get(id(event.source), {}).values():
+        for copy in self._copies.get(event.source.unique_id, {}).values():
             copy.name = event.source.name
 
     def _on_refreshed(self, event) -> None:
-        self._refresh_pending.add(id(event.source))
+        self._refresh_pending.add(event.source.unique_id)
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
@@ -249,7 +249,7 @@ class OrthoViews:
 
     def copies_of(self, layer: Layer) -> dict[str, Layer]:
         """The xz / yz copies of a main-viewer layer."""
-        return dict(self._copies.get(id(layer), {}))
+        return dict(self._copies.get(layer.unique_id, {}))
 
     # ------------------------------------------------------------------ dims
     def _on_main_order(self, event=None) -> None:
@@ -311,7 +311,7 @@ class OrthoViews:
         self._on_main_point()
 
     def _inside(self, position: tuple[float, ...]) -> bool:
-        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
+        layers = [lay for lay in self.viewer.layers if lay.unique_id in self._copies]
         if not layers:
             return False
         lower, upper = np.asarray(self.viewer.layers.get_extent(layers).world, dtype=float)
@@ -352,7 +352,7 @@ class OrthoViews:
             self._updating_cross = False
 
     def _draw_cross(self) -> None:
-        layers = [lay for lay in self.viewer.layers if id(lay) in self._copies]
+        layers = [lay for lay in self.viewer.layers if lay.unique_id in self._copies]
         if not layers:
             return
         extent = self.viewer.layers.get_extent(layers)
@@ -408,7 +408,7 @@ class OrthoViews:
         for emitter, slot in links:
             emitter.disconnect(slot)
         for layer in viewer.layers:
-            if id(layer) in self._copies:
+            if layer.unique_id in self._copies:
                 self._disconnect_layer(layer)
         self._copies.clear()
         for canvas in self.canvases.values():
@@ -435,7 +435,7 @@ class OrthoViewsWidget(QWidget):
         self.views = OrthoViews(napari_viewer, self, staged=True)
         self._was_docked = False
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = QSplitter(Qt.Orientation.Horizontal)  # xz | yz, docked below the canvas
         self._boxes: dict[str, QVBoxLayout] = {}
         for name in self.views.models:
             box = QWidget()
@@ -461,7 +461,7 @@ class OrthoViewsWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(splitter, 1)
-        self.setMinimumSize(380, 520)
+        self.setMinimumSize(420, 300)
         self.destroyed.connect(functools.partial(_close_views, self.views))
         self._steps = self.views.build_steps()
         if staged:
@@ -483,7 +483,7 @@ class OrthoViewsWidget(QWidget):
             box = self._boxes[name]
             if box.indexOf(canvas) < 0:
                 box.addWidget(canvas, 1)
-                canvas.setMinimumHeight(220)
+                canvas.setMinimumSize(200, 220)
         if chain and self._steps:
             QTimer.singleShot(0, self._next_step)
         elif not self._steps and self.isVisible():

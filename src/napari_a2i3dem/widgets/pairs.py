@@ -41,6 +41,7 @@ from ..core.errors import A2IError
 from ._image_strip import ImageStrip
 from ._pairs_preview import PairsPreviewEngine, Preview
 from ._plots import BackgroundPlot
+from ._section import Section
 from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state
 
 LAYER_NAMES = ("pairs: clean xy patch", "pairs: synthetic input", "pairs: real xz plane (cubic)")
@@ -215,10 +216,13 @@ class TrainingPairsWidget(QWidget):
         self.patch.setRange(64, 256)
         self.patch.setSingleStep(16)
         self.patch.setValue(128)
+        self.patch.setToolTip("size of the previewed xy patch (pixels)")
         form.addRow("Patch size", self.patch)
         self.profile_kind = QComboBox()
         self.profile_kind.addItems(["box", "gaussian", "none"])
         self.profile_kind.setCurrentText(defaults.profile.kind)
+        self.profile_kind.setToolTip("how a section integrates along z: box (thick cut), "
+                                     "gaussian (beam / focus), none (a thin sample)")
         form.addRow("Slice profile", self.profile_kind)
         self.profile_width = _range_slider(0.0, 2.0, defaults.profile_width, 2)
         self.profile_width.setToolTip("section thickness in units of the section spacing "
@@ -261,6 +265,7 @@ class TrainingPairsWidget(QWidget):
         self.noise_kind = QComboBox()
         self.noise_kind.addItems(["poisson_gaussian", "gaussian", "none"])
         self.noise_kind.setCurrentText(defaults.noise.kind)
+        self.noise_kind.setToolTip("noise added to the synthetic sections (set by calibration)")
         noise_form.addRow("Kind", self.noise_kind)
         self.noise_sigma = _range_slider(0.0, 0.3, defaults.noise.sigma)
         self.noise_sigma.setToolTip("Gaussian std, fraction of the intensity range")
@@ -273,13 +278,18 @@ class TrainingPairsWidget(QWidget):
         noise_form.addRow(self.noise_label)
         layout.addWidget(noise_box)
 
-        artefact_box = QGroupBox("EM artefacts (enable, probability, strength range)")
+        artefact_box = QWidget()
         artefact_layout = QVBoxLayout(artefact_box)
+        artefact_layout.setContentsMargins(4, 0, 0, 0)
         self.artefacts = {name: ArtefactControls(name, defaults.artefacts[name])
                           for name in ARTEFACT_NAMES}
         for controls in self.artefacts.values():
             artefact_layout.addWidget(controls)
-        layout.addWidget(artefact_box)
+        # folded while no artefact is on (calibration switches them off; it opens the section
+        # when the stack shows one)
+        self.artefact_section = Section("EM artefacts (enable, probability, strength range)",
+                                        artefact_box, expanded=False, bold=False)
+        layout.addWidget(self.artefact_section)
 
         row = QHBoxLayout()
         self.seed = QSpinBox()
@@ -288,11 +298,13 @@ class TrainingPairsWidget(QWidget):
         self.force = QCheckBox("show every enabled artefact")
         self.force.setChecked(True)
         self.force.setToolTip("preview with probability 1 (training still uses the probabilities)")
+        self.seed.setToolTip("which patch and which random degradation the preview shows")
+        self.new_sample.setToolTip("show another patch and another random degradation")
         row.addWidget(QLabel("Seed"))
         row.addWidget(self.seed)
         row.addWidget(self.new_sample)
-        row.addWidget(self.force)
         layout.addLayout(row)
+        layout.addWidget(self.force)
 
         self.canvas = SpectraCanvas(self)
         layout.addWidget(self.canvas)
@@ -349,6 +361,8 @@ class TrainingPairsWidget(QWidget):
         self.noise_poisson.setValue(config.noise.poisson)
         for name, controls in self.artefacts.items():
             controls.set_artefact(config.artefacts[name])
+        if any(artefact.enabled for artefact in config.artefacts.values()):
+            self.artefact_section.set_expanded(True)
         self.request_update()
 
     def stack_layer(self) -> Image | None:
@@ -425,6 +439,8 @@ class TrainingPairsWidget(QWidget):
         lines += [f"the stack shows {s.name}: {s.reason} (switch it on below to simulate it)"
                   for s in estimate.suggestions]
         self.calibration_label.setText("\n".join(lines))
+        if estimate.suggestions:
+            self.artefact_section.set_expanded(True)
         self.noise_label.setText(
             f"section noise {100 * estimate.noise_relative:.1f} % of the range; a synthetic "
             f"acquisition adds {100 * estimate.added_noise:.1f} % on top of what the slice "

@@ -57,6 +57,7 @@ from ..core.stores import check_output_path, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ._image_strip import ImageStrip
+from ._section import Section
 from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state
 from ._tasks import named_task
 
@@ -213,13 +214,18 @@ class ReconstructWidget(QWidget):
         form.addRow("ratio ρ", self.ratio_spin)
         form.addRow("output", self.target_combo)
         form.addRow("path", path_row)
-        form.addRow("tile", self.tile_spin)
-        form.addRow("overlap", self.overlap_spin)
-        form.addRow("batch", self.batch_spin)
-        form.addRow("device", self.device_combo)
-        form.addRow("CPU threads", self.threads_spin)
-        form.addRow("fusion", self.fusion_combo)
-        form.addRow("", self.confidence_check)
+        engine = QWidget()
+        engine_form = QFormLayout(engine)
+        engine_form.setContentsMargins(4, 0, 0, 0)
+        engine_form.addRow("tile", self.tile_spin)
+        engine_form.addRow("overlap", self.overlap_spin)
+        engine_form.addRow("batch", self.batch_spin)
+        engine_form.addRow("device", self.device_combo)
+        engine_form.addRow("CPU threads", self.threads_spin)
+        engine_form.addRow("fusion", self.fusion_combo)
+        engine_form.addRow("", self.confidence_check)
+        self.engine_section = Section("Engine settings (tiles, device, threads, fusion)",
+                                      engine, expanded=False, bold=False)
 
         self.preview_row_spin = self._spin(0, 0, 0, "the y row of the xz plane to preview "
                                            "(starts in the middle of the stack)")
@@ -270,6 +276,7 @@ class ReconstructWidget(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.engine_section)
         layout.addLayout(preview_row)
         layout.addWidget(self.preview_strip)
         layout.addWidget(self.preview_label)
@@ -682,11 +689,11 @@ class ReconstructWidget(QWidget):
             grid = viewer_grid(self.viewer)
             camera = self.viewer.camera
             self._comparison = {
-                "visible": {id(layer): layer.visible for layer in self.viewer.layers},
+                "visible": {layer.unique_id: layer.visible for layer in self.viewer.layers},
                 "grid": (grid.enabled, tuple(grid.shape), grid.stride),
                 "linked": layers[:2],
                 "camera": (tuple(camera.center), camera.zoom, tuple(camera.angles)),
-                "names": {id(layer): _name_overlay_visible(layer) for layer in layers},
+                "names": {layer.unique_id: _name_overlay_visible(layer) for layer in layers},
             }
             for layer in self.viewer.layers:
                 layer.visible = layer in layers
@@ -702,6 +709,9 @@ class ReconstructWidget(QWidget):
             self.viewer.reset_view(layers=layers)  # fit the compared volumes, nothing else
         elif self._comparison is not None:
             saved, self._comparison = self._comparison, None
+            for layer in self.viewer.layers:
+                if layer.unique_id in saved["names"]:
+                    _set_name_overlay(layer, saved["names"][layer.unique_id])
             enabled_before, shape, stride = saved["grid"]
             grid = viewer_grid(self.viewer)
             grid.enabled = enabled_before
@@ -709,9 +719,7 @@ class ReconstructWidget(QWidget):
             grid.stride = stride
             self._unlink(saved["linked"])
             for layer in self.viewer.layers:
-                layer.visible = saved["visible"].get(id(layer), layer.visible)
-                if id(layer) in saved["names"]:
-                    _set_name_overlay(layer, saved["names"][id(layer)])
+                layer.visible = saved["visible"].get(layer.unique_id, layer.visible)
             center, zoom, angles = saved["camera"]
             camera = self.viewer.camera
             camera.center, camera.zoom, camera.angles = center, zoom, angles
@@ -745,7 +753,8 @@ class ReconstructWidget(QWidget):
                 existing.parentWidget().show()
             return existing
         widget = OrthoViewsWidget(self.viewer, staged=True)  # built over several turns
-        self.viewer.window.add_dock_widget(widget, name="Orthogonal views", area="left")
+        # below the canvas, xz | yz side by side: the layer list and this panel stay whole
+        self.viewer.window.add_dock_widget(widget, name="Orthogonal views", area="bottom")
         self._ortho_dock = weakref.ref(widget)
         return widget
 

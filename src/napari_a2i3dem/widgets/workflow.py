@@ -11,64 +11,21 @@ usable on a 1366 × 768 laptop screen.
 from __future__ import annotations
 
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (
-    QFrame,
-    QScrollArea,
-    QSizePolicy,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ._deferred import PREFIX, DeferredWidget
+from ._section import Section
+from ._shared import plugin_state
 
 #: (section title, module, class, expanded at start)
 SECTIONS = (
     ("Load anisotropic stack", PREFIX + "load", "LoadStackWidget", True),
     ("Training pairs", PREFIX + "pairs", "TrainingPairsWidget", True),
     ("Train", PREFIX + "train", "TrainWidget", True),
-    ("Reconstruct", PREFIX + "reconstruct", "ReconstructWidget", True),
+    ("Reconstruct", PREFIX + "reconstruct", "ReconstructWidget", False),
     ("Assess resolution", PREFIX + "assess", "AssessWidget", False),
 )
 PANEL_WIDTH = 470
-
-
-class Section(QWidget):
-    """A header button that shows or hides one step's widget."""
-
-    def __init__(self, number: int, title: str, body: QWidget, expanded: bool,
-                 parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title = title
-        self.body = body
-        self.header = QToolButton()
-        self.header.setText(f"{number}  {title}")
-        self.header.setCheckable(True)
-        self.header.setChecked(expanded)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.header.setStyleSheet("QToolButton { font-weight: bold; text-align: left; "
-                                  "padding: 4px; }")
-        self.header.setToolTip(f"show or hide the {title} step")
-        self.header.toggled.connect(self.set_expanded)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 4)
-        layout.setSpacing(2)
-        layout.addWidget(self.header)
-        layout.addWidget(body)
-        self.set_expanded(expanded)
-
-    def set_expanded(self, expanded: bool) -> None:
-        self.header.blockSignals(True)
-        self.header.setChecked(expanded)
-        self.header.blockSignals(False)
-        self.header.setArrowType(Qt.ArrowType.DownArrow if expanded
-                                 else Qt.ArrowType.RightArrow)
-        self.body.setVisible(expanded)
-
-    @property
-    def expanded(self) -> bool:
-        return self.header.isChecked()
 
 
 class WorkflowWidget(QWidget):
@@ -84,19 +41,34 @@ class WorkflowWidget(QWidget):
         column.setContentsMargins(4, 4, 4, 4)
         for number, (title, module, class_name, expanded) in enumerate(SECTIONS, start=1):
             body = DeferredWidget(napari_viewer, module, class_name, title=title, scroll=False)
-            section = Section(number, title, body, expanded)
+            section = Section(f"{number}  {title}", body, expanded)
             self.deferred[title] = body
             self.sections[title] = section
+            body.built.connect(self._fit_width)
             column.addWidget(section)
         column.addStretch(1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setWidget(inner)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setMinimumWidth(PANEL_WIDTH)
+        self._inner = inner
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll)
+        # a model just trained (or chosen) makes the next step the one to show
+        plugin_state(napari_viewer).model_changed.connect(self._on_model)
+
+    def _on_model(self, path) -> None:
+        if path is not None:
+            self.sections["Reconstruct"].set_expanded(True)
+
+    def _fit_width(self, *_args) -> None:
+        """Wide enough for the widest section: nothing is ever cut off at the right edge."""
+        needed = (self._inner.minimumSizeHint().width()
+                  + self.scroll.verticalScrollBar().sizeHint().width() + 2)
+        self.scroll.setMinimumWidth(max(PANEL_WIDTH, needed))
 
     @property
     def ready(self) -> bool:
@@ -111,4 +83,5 @@ class WorkflowWidget(QWidget):
         """Expand section ``title`` and scroll it into view."""
         section = self.sections[title]
         section.set_expanded(True)
-        self.scroll.ensureWidgetVisible(section.header, 0, 0)
+        self._inner.layout().activate()  # positions after the expansion
+        self.scroll.verticalScrollBar().setValue(section.y())
