@@ -134,6 +134,8 @@ class Session:
 
     def orthoviews(self):
         ortho = self._widget("Reconstruct").open_orthoviews()
+        if self.profile_step == "orthoviews_steps":
+            _time_steps(ortho)
         return lambda: ortho.ready
 
     def compare(self):
@@ -175,6 +177,18 @@ class StallTracer:
             for f in stack:
                 print(f"  {f.filename.split('site-packages/')[-1]}:{f.lineno} {f.name}",
                       file=sys.stderr)
+
+
+def _time_steps(ortho) -> None:
+    """Debugging: print how long each staged set-up step of the orthogonal views takes."""
+    steps = ortho._steps
+    for i, step in enumerate(steps):
+        def timed(step=step, i=i):
+            started = time.perf_counter()
+            step()
+            print(f"  ortho step {i} {getattr(step, 'func', step).__name__}: "
+                  f"{1000 * (time.perf_counter() - started):.0f} ms", flush=True)
+        steps[i] = timed
 
 
 def machine_load() -> list[float]:

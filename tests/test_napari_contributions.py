@@ -22,7 +22,9 @@ OWN_COMMANDS = {
     "napari-a2i3dem.get_reader": "napari_a2i3dem._reader:get_reader",
     "napari-a2i3dem.write_image": "napari_a2i3dem._writer:write_image",
     "napari-a2i3dem.make_sample_stack": "napari_a2i3dem._sample_data:make_sample_stack",
-    "napari-a2i3dem.load_widget": "napari_a2i3dem.widgets.load:LoadStackWidget",
+    "napari-a2i3dem.workflow_widget": "napari_a2i3dem.widgets.workflow:WorkflowWidget",
+    "napari-a2i3dem.load_widget": "napari_a2i3dem.widgets._deferred:LoadDock",
+    "napari-a2i3dem.train_widget": "napari_a2i3dem.widgets._deferred:TrainDock",
 }
 
 
@@ -58,6 +60,16 @@ def test_manifest_is_valid_and_our_commands_import():
         assert callable(import_python_name(python_name))
     assert [r.command for r in manifest.contributions.readers] == ["napari-a2i3dem.get_reader"]
     assert manifest.contributions.sample_data[0].key == "anisotropic_em"
+
+
+def test_widget_commands_import_neither_torch_nor_matplotlib():
+    """npe2 imports a widget's module on the GUI thread: it must be light (the heavy modules
+    are imported in a worker by the deferred docks)."""
+    code = ("import sys, napari_a2i3dem.widgets.workflow, napari_a2i3dem.widgets._deferred; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 def test_npe2_validate_command_line_passes():
@@ -135,13 +147,20 @@ def test_file_without_spacing_opens_and_says_so(make_napari_viewer, tmp_path, no
     assert "no voxel spacing" in notes[-1]
 
 
-def test_unreadable_files_give_a_notification_not_a_traceback(tmp_path, notes):
+def test_unreadable_files_give_a_notification_not_a_traceback(make_napari_viewer, tmp_path,
+                                                              notes):
     broken = tmp_path / "broken.tif"
     broken.write_text("not an image")
-    assert _reader.get_reader(str(broken)) is None
+    reader = _reader.get_reader(str(broken))
+    assert reader is not None and not notes  # claims the file, says why when asked to read it
+    assert reader(str(broken)) == _reader.NO_LAYER  # napari's "nothing to add", no error
     assert "broken.tif" in notes[-1] and "not a valid TIFF" in notes[-1]
-    assert _reader.read_tiff(str(tmp_path / "gone.tif")) is None
+    assert _reader.read_tiff(str(tmp_path / "gone.tif")) == _reader.NO_LAYER
     assert "no such file" in notes[-1]
+    # in a viewer: one notification, no layer, no "no reader" error raised
+    viewer = make_napari_viewer()
+    assert viewer.open(str(broken), plugin=PLUGIN) == []
+    assert len(viewer.layers) == 0 and "not a valid TIFF" in notes[-1]
 
 
 def test_reader_declines_other_files(tmp_path):

@@ -56,6 +56,36 @@ def test_one_dock_holds_every_step_in_order(workflow):
     assert train.expanded and train.body.isVisible()
 
 
+def test_every_control_explains_itself(workflow):
+    """Each button, box, field and slider has a tooltip (its own or its control's)."""
+    from qtpy.QtWidgets import (
+        QAbstractButton,
+        QAbstractSlider,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QScrollBar,
+    )
+
+    _, panel = workflow
+
+    def explained(widget, top) -> bool:
+        while widget is not None and widget is not top:
+            if widget.toolTip():
+                return True
+            widget = widget.parent()
+        return False
+
+    missing = []
+    for title in panel.sections:
+        section = panel.section_widget(title)
+        for kind in (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit, QAbstractSlider):
+            missing += [f"{title}: {type(c).__name__} {getattr(c, 'text', str)()!r}"
+                        for c in section.findChildren(kind)
+                        if not isinstance(c, QScrollBar) and not explained(c, section)]
+    assert not missing, missing
+
+
 def test_sections_share_the_stack_and_the_model(workflow, tmp_path):
     viewer, panel = workflow
     stack, spacing = make_sample_stack()

@@ -22,8 +22,14 @@ LayerData = tuple[Any, dict, str]
 PathLike = str | os.PathLike
 
 
+#: napari's "nothing to add" result: no layer, and no "no reader found" error with a traceback
+NO_LAYER: list = [(None,)]
+
+
 def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[LayerData]] | None:
-    """Return :func:`read_tiff` for one ``.tif``/``.tiff`` file that opens, else ``None``."""
+    """:func:`read_tiff` for one ``.tif``/``.tiff`` file that opens; for one that does not, a
+    reader that says why in one line and adds nothing (napari would otherwise report "no reader"
+    with a traceback over our message); ``None`` for anything else."""
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
@@ -33,20 +39,24 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[Laye
     try:
         probe_stack(path).close()
     except A2IError as exc:
-        show_warning(f"A2I-3DEM: {exc}")
-        return None
+        message = f"A2I-3DEM: {exc}"
+        return lambda _path: _refuse(message)
     return read_tiff
 
 
-def read_tiff(path: PathLike | Sequence[PathLike]) -> list[LayerData] | None:
+def _refuse(message: str) -> list:
+    show_warning(message)
+    return NO_LAYER
+
+
+def read_tiff(path: PathLike | Sequence[PathLike]) -> list[LayerData] | list:
     """Read one TIFF into napari layer data (see the module docstring)."""
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
         loaded = read_stack(path)
     except A2IError as exc:
-        show_warning(f"A2I-3DEM: {exc}")
-        return None
+        return _refuse(f"A2I-3DEM: {exc}")
     return [layer_data(loaded)]
 
 

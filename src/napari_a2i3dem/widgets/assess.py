@@ -87,6 +87,7 @@ class AssessWidget(QWidget):
         self.measure_button = QPushButton("Measure")
         self.measure_button.setToolTip("decorrelation analysis of xy, xz and yz planes")
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("stop the measurement in progress")
         self.cancel_button.setEnabled(False)
         self.check_button = QPushButton("Check model")
         self.check_button.setToolTip(
@@ -101,6 +102,8 @@ class AssessWidget(QWidget):
         self.status = QLabel("Choose a layer and press Measure.")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setToolTip("one row per measured layer: resolution along each axis (nm) and "
+                              "the axial / lateral ratio")
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setMinimumHeight(120)

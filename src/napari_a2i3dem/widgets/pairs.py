@@ -229,6 +229,8 @@ class TrainingPairsWidget(QWidget):
                                       "(drawn per pair from this range)")
         form.addRow("Profile width", self.profile_width)
         self.fixed_profile = QCheckBox("fixed width (centre of the range)")
+        self.fixed_profile.setToolTip("every pair gets the same section thickness instead of one "
+                                      "drawn from the range")
         form.addRow("", self.fixed_profile)
         layout.addLayout(form)
         self.strip = ImageStrip(STRIP_CAPTIONS)

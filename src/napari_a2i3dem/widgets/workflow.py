@@ -10,7 +10,7 @@ usable on a 1366 × 768 laptop screen.
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ._deferred import PREFIX, DeferredWidget
@@ -54,6 +54,8 @@ class WorkflowWidget(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setMinimumWidth(PANEL_WIDTH)
         self._inner = inner
+        # never wider than what is visible: long texts wrap instead of running off the edge
+        self.scroll.viewport().installEventFilter(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll)
@@ -63,6 +65,11 @@ class WorkflowWidget(QWidget):
     def _on_model(self, path) -> None:
         if path is not None:
             self.sections["Reconstruct"].set_expanded(True)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.scroll.viewport() and event.type() == QEvent.Type.Resize:
+            self._inner.setMaximumWidth(max(1, event.size().width()))
+        return super().eventFilter(watched, event)
 
     def _fit_width(self, *_args) -> None:
         """Wide enough for the widest section: nothing is ever cut off at the right edge."""
