@@ -112,6 +112,15 @@ def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp
     assert ("WARNING" in widget.check_label.text()) == (not record["passed"])
     # It started calibrated to the stack: the label shows the estimate.
     assert "slice profile" in widget.degradation_label.text()
+    # The trained model leaves as a BioImage Model Zoo package, in the background.
+    pytest.importorskip("bioimageio.spec")
+    assert widget.export_button.isEnabled()
+    package = tmp_path / "shared.zip"
+    assert widget.export_model(package) is not None
+    qtbot.waitUntil(lambda: widget.export_label.text().startswith(("wrote", "export failed")),
+                    timeout=TIMEOUT_MS)
+    assert widget.export_label.text().startswith("wrote shared.zip"), widget.export_label.text()
+    assert load_model(package).ratio == pytest.approx(load_model(widget.model_path).ratio)
 
 
 def test_pause_and_resume(viewer_with_stack, qtbot):

@@ -35,7 +35,9 @@ def register(subparsers) -> None:
                     "every xz and yz plane and fuse both passes. Writes an ImageJ TIFF or an "
                     "OME-Zarr (for volumes larger than memory).")
     p.add_argument("stack", type=Path, help="anisotropic (z, y, x) stack: TIFF or OME-Zarr")
-    p.add_argument("--model", type=Path, required=True, help="model file from 'a2i3dem train'")
+    p.add_argument("--model", type=Path, required=True,
+                   help="model file from 'a2i3dem train', or a BioImage Model Zoo package (.zip) "
+                        "from 'a2i3dem export'")
     p.add_argument("--out", type=Path, required=True, help="output volume: NAME.tif or NAME.zarr")
     p.add_argument("--ratio", type=ratio_arg,
                    help="up-sampling ratio z / xy spacing (default: the stack's, else the model's)")

@@ -406,7 +406,9 @@ class ReconstructWidget(QWidget):
             widget.setEnabled(text == FILE_TARGET)
 
     def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Model (*.pt)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Model file", "", "Models (*.pt *.zip);;A2I-3DEM model (*.pt);;"
+            "BioImage Model Zoo package (*.zip)")
         if path:
             self.model_edit.setText(path)
             self._on_model_text()

@@ -198,6 +198,14 @@ class TrainWidget(QWidget):
             "without any truth: the reconstruction passed back through the estimated "
             "acquisition, the agreement of its xz and yz passes, and held-out pairs made with "
             "the estimated slice profile")
+        self.export_button = QPushButton("Export for BioImage Model Zoo…")
+        self.export_button.setToolTip("write the trained plane network as a bioimage.io package "
+                                      "(.zip) that deepImageJ, ilastik and bioimageio.core can "
+                                      "run; test tensors come from the training stack")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self._choose_export)
+        self.export_label = QLabel("")
+        self.export_label.setWordWrap(True)
         self.plot = TrainingPlot(self)
         self.preview_strip = ImageStrip(("cubic", "network (this step)"), height=170)
         self.preview_strip.setToolTip("a validation xz plane: plain cubic interpolation and the "
@@ -212,6 +220,8 @@ class TrainWidget(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status_label)
         layout.addWidget(self.check_label)
+        layout.addWidget(self.export_button)
+        layout.addWidget(self.export_label)
         layout.addWidget(self.plot)
         layout.addWidget(self.preview_strip)
         layout.addWidget(self.preview_as_layer)
@@ -504,6 +514,7 @@ class TrainWidget(QWidget):
         if event.model_path is not None:
             self.model_path = Path(event.model_path)
             self.state.set_model(self.model_path)
+            self.export_button.setEnabled(True)
             self._show_status(
                 f"{verb} at step {event.step}: saved {self.model_path.name} (best validation PSNR "
                 f"{event.best_psnr:.2f} dB at step {event.best_step}, cubic "
@@ -519,6 +530,45 @@ class TrainWidget(QWidget):
             self.check_label.setStyleSheet("" if check.passed else "color: #e0504d;")
             if not check.passed:
                 show_warning("A2I-3DEM: " + check.warnings[0])
+
+    # ------------------------------------------------------------------------------ export
+    def _choose_export(self) -> None:
+        if self.model_path is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "BioImage Model Zoo package", str(self.model_path.with_suffix(".zip")),
+            "bioimage.io package (*.zip)")
+        if path:
+            self.export_model(Path(path))
+
+    def export_model(self, out: Path):
+        """Write the last trained model as a bioimage.io package in a worker (returns it)."""
+        from ..core.bioimageio import export_bioimageio
+
+        name = self._source_layer
+        if self.model_path is None or name not in self.viewer.layers:
+            self.export_label.setText("train a model first (its stack must still be open)")
+            return None
+        layer = self.viewer.layers[name]
+        stack = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        self.export_button.setEnabled(False)
+        self.export_label.setStyleSheet("")
+        self.export_label.setText(f"writing {out.name}…")
+        worker = create_worker(export_bioimageio, self.model_path, out, np.asarray(stack),
+                               _start_thread=False)
+        worker.returned.connect(
+            lambda path: self.export_label.setText(f"wrote {Path(path).name}: a validated "
+                                                   "BioImage Model Zoo package"))
+        worker.errored.connect(self._on_export_error)
+        worker.finished.connect(lambda: self.export_button.setEnabled(self.model_path is not None))
+        self.export_worker = worker
+        worker.start()
+        return worker
+
+    def _on_export_error(self, exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, A2IError) else f"{type(exc).__name__}: {exc}"
+        self.export_label.setStyleSheet("color: #e0504d;")
+        self.export_label.setText(f"export failed: {message}")
 
     def _on_error(self, exc: BaseException) -> None:
         message = str(exc) if isinstance(exc, A2IError) else f"{type(exc).__name__}: {exc}"

@@ -186,8 +186,16 @@ def _read_payload(path: Path, map_location) -> dict:
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedModel:
-    """Read and validate a model file; the network comes back in eval mode on ``map_location``."""
+    """Read and validate a model file; the network comes back in eval mode on ``map_location``.
+    A BioImage Model Zoo package (``.zip``, see :mod:`napari_a2i3dem.core.bioimageio`) is read
+    too (weights only)."""
     path = Path(path)
+    from ..bioimageio import is_bioimageio_package, load_bioimageio
+
+    if is_bioimageio_package(path):
+        loaded = load_bioimageio(path)
+        loaded.model.to(map_location)
+        return loaded
     payload = _read_payload(path, map_location)
     try:
         config = NetworkConfig.from_dict(payload["network"])
