@@ -6,6 +6,7 @@ the Train widget publishes the model it saved and the Reconstruct widget picks i
 
 from __future__ import annotations
 
+import gc
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,18 @@ def is_helper(layer) -> bool:
     """True for layers the plugin added (previews, outputs): never offered as the stack to
     train on, and never picked up by the Load widget on its own."""
     return bool((getattr(layer, "metadata", None) or {}).get(ROLE_KEY))
+
+
+def settle_heap() -> None:
+    """After a long job: collect the young generations (milliseconds) and freeze what is left.
+
+    napari runs a full ``gc.collect()`` for every layer it removes (and for each on closing);
+    its cost grows with the long-lived objects a training or reconstruction leaves (models,
+    figures, layers). Frozen objects are skipped by the collector, which keeps those calls short.
+    Old cyclic garbage present at this moment is kept, a bounded amount.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

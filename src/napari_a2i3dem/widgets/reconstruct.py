@@ -58,7 +58,7 @@ from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ._image_strip import ImageStrip
 from ._section import Section
-from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state
+from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
 from ._tasks import named_task
 
 MEMORY_TARGET = "in memory"
@@ -636,6 +636,7 @@ class ReconstructWidget(QWidget):
             self._fit_confidence_contrast()
         self.progress.setValue(1000)
         self._show_status(f"done in {elapsed:.1f} s")
+        settle_heap()
 
     def _on_error(self, exc: Exception) -> None:
         if isinstance(exc, Cancelled):

@@ -54,7 +54,7 @@ from ..core.training_events import (
 )
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ._image_strip import ImageStrip
-from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state
+from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
 from ._tasks import named_task
 from ._train_runner import TrainingRun
 from ._training_plot import TrainingPlot
@@ -524,6 +524,7 @@ class TrainWidget(QWidget):
         else:
             self._show_status(f"{verb} before the first step; nothing was saved")
         self.progress.setFormat(f"{verb}: {event.step}/{event.total_steps}")
+        settle_heap()
         check, self._check = self._check, None
         if check is not None:
             self.check_label.setText(check.summary)
