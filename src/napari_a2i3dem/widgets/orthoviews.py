@@ -443,7 +443,9 @@ class OrthoViewsWidget(QWidget):
             box_layout.setContentsMargins(0, 0, 0, 0)
             box_layout.addWidget(QLabel(f"{name} view (z vertical)"))
             splitter.addWidget(box)
+            splitter.setStretchFactor(splitter.count() - 1, 1)
             self._boxes[name] = box_layout
+        self.splitter = splitter
         self.follow_cursor = QCheckBox("Follow cursor")
         self.follow_cursor.setToolTip(
             "Slice the xz / yz views at the mouse position over the main canvas while it is "
@@ -484,6 +486,8 @@ class OrthoViewsWidget(QWidget):
             if box.indexOf(canvas) < 0:
                 box.addWidget(canvas, 1)
                 canvas.setMinimumSize(200, 220)
+        if not self._steps:
+            self.splitter.setSizes([10_000] * self.splitter.count())  # xz and yz equally wide
         if chain and self._steps:
             QTimer.singleShot(0, self._next_step)
         elif not self._steps and self.isVisible():
