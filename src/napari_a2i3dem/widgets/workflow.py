@@ -59,8 +59,14 @@ class WorkflowWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll)
-        # a model just trained (or chosen) makes the next step the one to show
-        plugin_state(napari_viewer).model_changed.connect(self._on_model)
+        # a stack confirmed, a model trained: the next step is the one to show
+        state = plugin_state(napari_viewer)
+        state.stack_changed.connect(self._on_stack)
+        state.model_changed.connect(self._on_model)
+
+    def _on_stack(self, settings) -> None:
+        if settings is not None:
+            self.sections["Training pairs"].set_expanded(True)
 
     def _on_model(self, path) -> None:
         if path is not None:
