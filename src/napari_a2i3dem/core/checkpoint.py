@@ -52,7 +52,9 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling problem means "not our checkpoint"
-        raise ModelFileError(f"cannot read checkpoint {path}: {exc}") from exc
+        from .model.files import torch_load_reason
+
+        raise ModelFileError(f"cannot read checkpoint {path}: {torch_load_reason(exc)}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{path} is not an A2I-3DEM training checkpoint")
     if int(state.get("version", 0)) > CHECKPOINT_VERSION:

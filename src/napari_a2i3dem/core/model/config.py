@@ -5,9 +5,63 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from ..errors import InputError
 
 SKIP_MODES = ("concat", "add")
+
+
+#: Upper bounds for a network read from a file: far above every preset (base: 32 channels, 4
+#: encoder stages), far below what would exhaust memory while the network is built (a crafted
+#: file with 65,536 channels or 28 levels asked for tens of GB before any check).
+LIMITS = {"channels": 256, "stages": 6, "blocks": 32, "heads": 64, "window": 64,
+          "mlp_ratio": 16.0, "in_channels": 16}
+INT_FIELDS = ("channels", "bottleneck_depth", "bottleneck_heads", "window", "in_channels")
+FLOAT_FIELDS = ("mlp_ratio", "output_init_scale")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_types(config) -> None:
+    """Wrong types (a string for a count, ...) are an InputError, never a traceback later."""
+    bad = [name for name in INT_FIELDS if not _is_int(getattr(config, name))]
+    bad += [name for name in FLOAT_FIELDS
+            if isinstance(getattr(config, name), bool)
+            or not isinstance(getattr(config, name), (int, float, np.number))]
+    for name in ("depths", "heads"):
+        value = getattr(config, name)
+        if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+            bad.append(name)
+    for name in ("shift_windows", "qkv_bias"):
+        if not isinstance(getattr(config, name), bool):
+            bad.append(name)
+    if not isinstance(config.skip, str):
+        bad.append("skip")
+    if bad:
+        raise InputError("invalid network configuration: wrong type for "
+                         + ", ".join(f"{name} ({getattr(config, name)!r})" for name in bad))
+
+
+def _out_of_bounds(config) -> list[str]:
+    problems = []
+    if config.channels > LIMITS["channels"]:
+        problems.append(f"channels {config.channels} > {LIMITS['channels']}")
+    if len(config.depths) > LIMITS["stages"]:
+        problems.append(f"{len(config.depths)} encoder stages > {LIMITS['stages']}")
+    if max((*config.depths, config.bottleneck_depth)) > LIMITS["blocks"]:
+        problems.append(f"more than {LIMITS['blocks']} blocks in a stage")
+    if max((*config.heads, config.bottleneck_heads)) > LIMITS["heads"]:
+        problems.append(f"more than {LIMITS['heads']} attention heads")
+    if config.window > LIMITS["window"]:
+        problems.append(f"window {config.window} > {LIMITS['window']}")
+    if math.isfinite(config.mlp_ratio) and config.mlp_ratio > LIMITS["mlp_ratio"]:
+        problems.append(f"mlp_ratio {config.mlp_ratio} > {LIMITS['mlp_ratio']}")
+    if config.in_channels > LIMITS["in_channels"]:
+        problems.append(f"in_channels {config.in_channels} > {LIMITS['in_channels']}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -34,9 +88,10 @@ class NetworkConfig:
     output_init_scale: float = 0.01
 
     def __post_init__(self) -> None:
+        _check_types(self)
         object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
         object.__setattr__(self, "heads", tuple(int(h) for h in self.heads))
-        problems = []
+        problems = _out_of_bounds(self)
         if self.channels < 1:
             problems.append(f"channels must be >= 1, got {self.channels}")
         if len(self.depths) < 1:
@@ -99,11 +154,13 @@ class NetworkConfig:
             raise InputError(f"unknown network configuration keys: {', '.join(unknown)}")
         kwargs = dict(d)
         for key in ("depths", "heads"):
-            if key in kwargs:
+            if key in kwargs and isinstance(kwargs[key], (list, tuple)):
                 kwargs[key] = tuple(kwargs[key])
         try:
             return cls(**kwargs)
-        except TypeError as exc:
+        except InputError:
+            raise
+        except (TypeError, ValueError) as exc:
             raise InputError(f"invalid network configuration: {exc}") from exc
 
 

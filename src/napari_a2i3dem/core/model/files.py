@@ -155,7 +155,7 @@ def _read_payload(path: Path, map_location) -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for foreign/corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = torch_load_reason(exc)
         raise ModelFileError(
             f"{path} is not a napari-a2i3dem model file (torch could not read it: {reason[:200]})"
         ) from exc
@@ -183,6 +183,16 @@ def _read_payload(path: Path, map_location) -> dict:
     if missing:
         raise ModelFileError(f"{path} is an incomplete model file: missing {', '.join(missing)}")
     return payload
+
+
+def torch_load_reason(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line, without torch's advice to retry
+    with ``weights_only=False`` (that would run whatever the file holds)."""
+    text = str(exc).strip()
+    if "weights_only" in text or "Weights only load failed" in text:
+        return ("it holds Python objects besides tensors, which are never unpickled here "
+                "(a file from another tool, or a tampered one)")
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedModel:
