@@ -35,7 +35,13 @@ from .devices import autocast, select_device
 from .errors import Cancelled, InputError
 from .normalization import IntensityScale, cast_like
 from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
-from .validation import ratio_from_spacing, validate_ratio, validate_volume
+from .validation import (
+    find_non_finite,
+    non_finite_message,
+    ratio_from_spacing,
+    validate_ratio,
+    validate_volume,
+)
 
 FUSIONS = ("mean", "xz", "yz")
 """``mean`` averages both passes (default); ``xz`` / ``yz`` run one orientation (half the time)."""
@@ -355,7 +361,13 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     for k in steps:
         slab_start, slab_stop = y_tiles[k].start, y_tiles[k].stop
         final_start, final_stop = max(bounds[k][0], lo), min(bounds[k][1], hi)
-        slab = scale.normalize(read_rows(slab_start, slab_stop))
+        raw = read_rows(slab_start, slab_stop)
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():  # lazy / zarr stacks land here
+            where = find_non_finite(raw)
+            raise InputError(non_finite_message(
+                "the stack", (where[0], where[1] + slab_start, where[2])))
+        slab = scale.normalize(raw)
+        del raw
         slab = np.tensordot(matrix, slab, axes=(1, 0))  # (depth, rows, width) float32
 
         yz = None

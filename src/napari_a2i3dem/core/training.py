@@ -50,7 +50,14 @@ from .training_events import (
     TrainingStarted,
     ValidationResult,
 )
-from .validation import ratio_from_spacing, validate_ratio, validate_spacing, validate_volume
+from .validation import (
+    find_non_finite,
+    non_finite_message,
+    ratio_from_spacing,
+    validate_ratio,
+    validate_spacing,
+    validate_volume,
+)
 
 VALIDATION_SEED_OFFSET = 1_000_003
 """Validation pairs use ``seed + VALIDATION_SEED_OFFSET`` so they are not the training pairs."""
@@ -261,6 +268,10 @@ class Trainer:
                  checkpoint_path: str | Path | None = None,
                  resume_from: str | Path | None = None) -> None:
         validate_volume(stack, name="training stack")
+        if not isinstance(stack, np.ndarray) or isinstance(stack, np.memmap):
+            where = find_non_finite(stack)  # lazy stacks: read a few planes at a time
+            if where is not None:
+                raise InputError(non_finite_message("training stack", where))
         self.stack = stack
         self.model_path = None if model_path is None else Path(model_path)
         if checkpoint_path is None and self.model_path is not None:

@@ -41,10 +41,39 @@ def validate_ratio(ratio: float) -> float:
     return value
 
 
+def find_non_finite(data, *, block_bytes: int = 64 * 2**20) -> tuple[int, ...] | None:
+    """Index of the first NaN / infinite value of ``data`` (any array: NumPy, memmap, dask,
+    zarr), read a few planes at a time so memory stays bounded; ``None`` when all are finite or
+    the dtype cannot hold them."""
+    if np.dtype(getattr(data, "dtype", np.float32)).kind not in "fc":
+        return None
+    shape = tuple(int(n) for n in data.shape)
+    if isinstance(data, np.ndarray) and not isinstance(data, np.memmap):
+        bad = np.argwhere(~np.isfinite(data))
+        return tuple(int(i) for i in bad[0]) if bad.size else None
+    plane = max(1, int(np.prod(shape[1:])) * np.dtype(data.dtype).itemsize)
+    step = max(1, block_bytes // plane)
+    for z0 in range(0, shape[0], step):
+        block = data[z0:z0 + step]
+        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        bad = np.argwhere(~np.isfinite(block))
+        if bad.size:
+            first = tuple(int(i) for i in bad[0])
+            return (first[0] + z0, *first[1:])
+    return None
+
+
+def non_finite_message(name: str, where: tuple[int, ...]) -> str:
+    at = ", ".join(f"{axis}={i}" for axis, i in zip("zyx", where, strict=False))
+    return f"{name} contains NaN or infinite values (the first at {at}); replace them first"
+
+
 def validate_volume(data, *, name: str = "stack", check_values: bool = True) -> None:
     """Raise :class:`InputError` unless ``data`` is a single-channel 3-D (z, y, x) stack.
 
-    ``check_values`` scans a NumPy array for NaN/inf; dask arrays are checked lazily by callers.
+    ``check_values`` scans a NumPy array for NaN/inf. Lazy arrays (dask, zarr) are not read here
+    (the reader opens them without touching pixels): the trainer scans them with
+    :func:`find_non_finite`, the reconstruction checks every slab it reads.
     """
     shape = tuple(getattr(data, "shape", ()))
     if len(shape) == 0 or 0 in shape:
@@ -71,4 +100,4 @@ def validate_volume(data, *, name: str = "stack", check_values: bool = True) -> 
         )
     if (check_values and isinstance(data, np.ndarray) and dtype.kind == "f"
             and not np.isfinite(data).all()):
-        raise InputError(f"{name} contains NaN or infinite values")
+        raise InputError(non_finite_message(name, find_non_finite(data)))
