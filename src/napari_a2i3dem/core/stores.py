@@ -28,6 +28,32 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
+def _inside(inner: Path, outer: Path) -> bool:
+    """True when ``inner`` lies within the folder ``outer``."""
+    try:
+        return Path(inner).resolve().is_relative_to(Path(outer).resolve())
+    except OSError:
+        return False
+
+
+#: What a zarr store written by this package holds at its top level; anything else is the user's.
+OWN_ZARR_ENTRIES = {"zarr.json", "0"}
+
+
+def check_replaceable_zarr(path: Path) -> None:
+    """Refuse to replace ``path`` unless it is absent or a store this package wrote, holding
+    nothing else (a ``labels/`` group added beside the data would be lost)."""
+    if not path.exists():
+        return
+    if not path.is_dir() or not (path / "zarr.json").exists():
+        raise InputError(f"{path} exists and is not a zarr store written by napari-a2i3dem; "
+                         "not replacing it; choose another output path")
+    extra = sorted(p.name for p in path.iterdir() if p.name not in OWN_ZARR_ENTRIES)
+    if extra:
+        raise InputError(f"{path} holds other data ({', '.join(extra)}); not replacing it; "
+                         "choose another output path")
+
+
 def check_output_path(path: str | Path, protect=()) -> Path:
     """Validate an output path: known suffix, existing folder, not one of ``protect``."""
     path = Path(path)
@@ -35,8 +61,13 @@ def check_output_path(path: str | Path, protect=()) -> Path:
     if suffix not in ZARR_SUFFIXES + TIFF_SUFFIXES:
         raise InputError(f"output {path} must end in .tif, .tiff or .zarr")
     for guarded in protect:
-        if guarded is not None and _same_path(path, Path(guarded)):
+        if guarded is None:
+            continue
+        if _same_path(path, Path(guarded)):
             raise InputError(f"output {path} is the input stack; choose another output path")
+        if _inside(Path(guarded), path):
+            raise InputError(f"output {path} contains the input {guarded}; writing it would "
+                             "delete the input; choose another output path")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
     return path
@@ -95,6 +126,7 @@ class ZarrTarget(OutputTarget):
         import zarr
 
         self.path = Path(path)
+        check_replaceable_zarr(self.path)  # before any work: never after hours of compute
         self._tmp = Path(tempfile.mkdtemp(prefix=self.path.name + ".tmp-", dir=self.path.parent))
         group = zarr.open_group(str(self._tmp), mode="w", zarr_format=3)
         group.attrs.update(ome_zarr_attributes(spacing, name=name))
@@ -108,8 +140,7 @@ class ZarrTarget(OutputTarget):
         import zarr
 
         if self.path.exists():
-            if not (self.path / "zarr.json").exists() and not (self.path / ".zgroup").exists():
-                raise InputError(f"{self.path} exists and is not a zarr store; not replacing it")
+            check_replaceable_zarr(self.path)  # it may have changed during the run
             backup = self.path.with_name(self.path.name + f".old-{os.getpid()}")
             os.replace(self.path, backup)
             os.replace(self._tmp, self.path)

@@ -1,0 +1,52 @@
+"""A zarr output never deletes what it did not write, and never an input inside it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.stores import check_output_path, open_target
+
+
+def _write(path, value: int):
+    target = open_target(path, (2, 8, 8), np.uint8, (10.0, 10.0, 10.0))
+    target.write(slice(0, 8), np.full((2, 8, 8), value, np.uint8))
+    return target.commit()
+
+
+def test_a_store_we_wrote_is_replaced(tmp_path):
+    out = tmp_path / "iso.zarr"
+    _write(out, 1)
+    assert int(_write(out, 2)[0, 0, 0]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iso.zarr"]  # no leftovers
+
+
+def test_a_store_with_the_users_data_beside_ours_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "iso.zarr"
+    _write(out, 1)
+    labels = zarr.open_group(str(out / "labels"), mode="w")
+    labels.create_array("cells", shape=(2, 8, 8), dtype="u2")
+    with pytest.raises(InputError, match=r"holds other data \(labels\)"):
+        open_target(out, (2, 8, 8), np.uint8, (10.0, 10.0, 10.0))
+    assert (out / "labels" / "cells").exists()  # the user's data are untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iso.zarr"]
+
+
+def test_a_folder_that_is_not_our_store_is_refused(tmp_path):
+    out = tmp_path / "notes.zarr"
+    out.mkdir()
+    (out / "readme.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a zarr store written by napari-a2i3dem"):
+        open_target(out, (2, 8, 8), np.uint8, (10.0, 10.0, 10.0))
+    assert (out / "readme.txt").read_text() == "mine"
+
+
+def test_an_output_that_contains_the_input_is_refused(tmp_path):
+    container = tmp_path / "c2.zarr"
+    source = container / "raw.zarr"
+    source.mkdir(parents=True)
+    with pytest.raises(InputError, match="contains the input"):
+        check_output_path(container, protect=(source,))
+    assert source.exists()
