@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -36,6 +37,10 @@ def test_writes_degraded_and_clean_pairs(stack_file, tmp_path, capsys):
     assert pairs.shape == (5, 2, 32, 32) and pairs.dtype == np.float32
     assert np.abs(pairs[:, 0] - pairs[:, 1]).mean() > 1e-3
     assert "wrote 5 pairs" in capsys.readouterr().out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # the usual mode, not mkstemp's 0600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
     again = tmp_path / "again.tif"
     run_cli(stack_file, "--ratio", 4, "--count", 5, "--patch", 32, "--out", again, "--seed", 2)
     np.testing.assert_array_equal(tifffile.imread(again), pairs)

@@ -8,17 +8,15 @@ then the clean target, both in network units (the stack's 0.1-99.9 percentile ra
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from tqdm import tqdm
 
+from ..core.atomic import atomic_file
 from ..core.calibration import estimate_figure
 from ..core.degradations import DegradationConfig, config_summary
 from ..core.errors import InputError
@@ -110,17 +108,9 @@ def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
     small writer for the 4-D layout; it follows the same rules (never over the input, temporary
     file in the same folder, then :func:`os.replace`)."""
     path = check_output(path, protect)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        tifffile.imwrite(temp_name, pairs.astype(np.float32, copy=False), imagej=True,
+    with atomic_file(path, suffix=".part") as handle:  # usual file mode, removed on any error
+        tifffile.imwrite(handle, pairs.astype(np.float32, copy=False), imagej=True,
                          metadata={"axes": "ZCYX"})
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
     return path
 
 
