@@ -8,6 +8,7 @@ ever written over a protected path (the input stack).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -187,11 +188,40 @@ class TiffTarget(OutputTarget):
             pass
 
 
-def open_target(path: str | Path | None, shape, dtype, spacing, *, protect=()) -> OutputTarget:
-    """A memory target for ``path=None``, else a ``.zarr`` or ``.tif`` file target."""
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_output_size(path: Path | None, shape, dtype) -> None:
+    """Refuse, before anything is allocated, an output that cannot fit: in memory above 80 % of
+    RAM, on disk above the free space (a TIFF needs twice its size: it is assembled in a
+    temporary memory map beside the destination)."""
+    from .io import total_memory_bytes
+
+    size = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize  # exact, no overflow
+    shape_text = " x ".join(str(int(n)) for n in shape)
     if path is None:
+        limit = int(0.8 * total_memory_bytes())
+        if size > limit:
+            raise InputError(f"the isotropic volume ({shape_text}) needs {_gib(size)} in memory, "
+                             f"more than this machine can hold ({_gib(limit)}); write it to a "
+                             ".zarr file instead")
+        return
+    needed = 2 * size if path.suffix.lower() in TIFF_SUFFIXES else size
+    free = shutil.disk_usage(path.parent).free
+    if needed > free:
+        raise InputError(f"{path.name} ({shape_text}) needs {_gib(needed)} on disk, only "
+                         f"{_gib(free)} are free in {path.parent}")
+
+
+def open_target(path: str | Path | None, shape, dtype, spacing, *, protect=()) -> OutputTarget:
+    """A memory target for ``path=None``, else a ``.zarr`` or ``.tif`` file target; an output
+    that cannot fit is refused first (:func:`check_output_size`)."""
+    if path is None:
+        check_output_size(None, shape, dtype)
         return MemoryTarget(shape, dtype)
     path = check_output_path(path, protect)
+    check_output_size(path, shape, dtype)
     if path.suffix.lower() in ZARR_SUFFIXES:
         return ZarrTarget(path, shape, dtype, spacing)
     return TiffTarget(path, shape, dtype, spacing, protect=protect)

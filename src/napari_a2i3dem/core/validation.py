@@ -29,14 +29,23 @@ def ratio_from_spacing(spacing: Sequence[float]) -> float:
     return validate_ratio(z / ((y + x) / 2.0))
 
 
+#: No EM acquisition is this anisotropic (ssTEM: 10-50); above it the spacing is wrong.
+MAX_RATIO = 1000.0
+
+
 def validate_ratio(ratio: float) -> float:
-    """Return the ratio as a float; raise if it is not finite or below 1."""
+    """Return the ratio as a float; raise if it is not finite, below 1 or above MAX_RATIO."""
     value = float(ratio)
     if not math.isfinite(value):
         raise InputError(f"up-sampling ratio must be a finite number, got {ratio}")
     if value < 1.0:
         raise InputError(
             f"up-sampling ratio must be at least 1 (axial spacing >= lateral), got {value:.4g}"
+        )
+    if value > MAX_RATIO:
+        raise InputError(
+            f"up-sampling ratio {value:.4g} is above {MAX_RATIO:g}: check the voxel spacing "
+            "(z / lateral); no EM stack is that anisotropic"
         )
     return value
 

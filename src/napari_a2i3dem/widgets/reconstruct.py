@@ -53,7 +53,7 @@ from ..core.reconstruction import (
     reconstruct_xz_plane,
     resolve_ratio,
 )
-from ..core.stores import check_output_path, open_target
+from ..core.stores import check_output_path, check_output_size, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ._image_strip import ImageStrip
@@ -810,6 +810,8 @@ def _reconstruction_job(request: dict, progress_box):
     yield ("cubic", _cubic_reference(stack, ratio), iso)
     target = open_target(request["path"], shape, stack.dtype, iso,
                          protect=request.get("protect", ()))
+    if request["confidence"]:
+        check_output_size(None, shape, np.float32)
     confidence = np.zeros(shape, np.float32) if request["confidence"] else None
     early = request["path"] is None  # provisional columns only into memory, never to files
     try:
