@@ -8,8 +8,10 @@ end the program with one line on stderr and a non-zero exit status, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -32,11 +34,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what batch schedulers send), raised where the program is, so that everything a
+    Ctrl-C does runs too: a training saves its checkpoint, partial outputs and temporary files
+    are removed."""
+
+
+def _raise_terminated(_signum, _frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception():
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_exception():
+            return int(args.func(args) or 0)
+    except Terminated:
+        print(f"a2i3dem {args.command}: terminated (SIGTERM); partial outputs removed",
+              file=sys.stderr)
+        return 143
     except Cancelled as exc:
         print(f"a2i3dem {args.command}: cancelled: {exc}", file=sys.stderr)
         return 130
