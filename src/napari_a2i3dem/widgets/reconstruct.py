@@ -709,7 +709,10 @@ class ReconstructWidget(QWidget):
             grid.enabled = True
             for layer in layers:  # each panel says what it shows
                 _set_name_overlay(layer, True)
-            self.viewer.reset_view(layers=layers)  # fit the compared volumes, nothing else
+            try:
+                self.viewer.reset_view(layers=layers)  # fit the compared volumes, nothing else
+            except TypeError:  # napari < 0.6 fits every layer
+                self.viewer.reset_view()
         elif self._comparison is not None:
             saved, self._comparison = self._comparison, None
             for layer in self.viewer.layers:
