@@ -129,3 +129,29 @@ def test_profile_option_and_default(stack_file, tmp_path, capsys):
     assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
                  "--profile-width", "0.5", *FAST]) == 2
     assert "--profile-width needs --profile box or gaussian" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_folder_is_found_before_training(stack_file, tmp_path, capsys,
+                                                              monkeypatch):
+    import tempfile
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)  # a read-only mount
+    assert main(["train", str(stack_file), "--out", str(tmp_path / "m.pt"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write in the output folder" in err and "Permission denied" in err
+    monkeypatch.undo()
+    assert main(["train", str(stack_file), "--out", str(tmp_path / "missing" / "m.pt"),
+                 "--steps", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_resume_into_the_checkpoint_itself_is_refused(stack_file, tmp_path, capsys):
+    ckpt = tmp_path / "m.ckpt.pt"
+    ckpt.write_bytes(b"placeholder")
+    assert main(["train", str(stack_file), "--out", str(ckpt), "--resume", str(ckpt),
+                 "--steps", "1"]) == 2
+    assert "is the checkpoint being resumed" in capsys.readouterr().err
+    assert ckpt.read_bytes() == b"placeholder"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
@@ -101,6 +102,22 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise InputError(f"--out {args.out} is a folder; give a file name such as model.pt")
     if args.workers is not None and args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
+    if args.resume is not None and args.out.resolve() == Path(args.resume).resolve():
+        raise InputError(f"--out {args.out} is the checkpoint being resumed; the model would "
+                         "replace it; give the model its own name")
+    _check_writable(args.out.parent if str(args.out.parent) else Path("."))
+
+
+def _check_writable(folder: Path) -> None:
+    """Find an unwritable or missing output folder now, not at the first save after hours."""
+    if not folder.is_dir():
+        raise InputError(f"the output folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".a2i3dem-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write in the output folder {folder}: "
+                         f"{exc.strerror or exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
