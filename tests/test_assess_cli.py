@@ -90,3 +90,19 @@ def test_assess_checks_a_model_on_the_stack(tmp_path, capsys):
     record = json.loads(report.read_text())["model_check"]
     # A model that scrambles the planes is flagged, never passed silently.
     assert record["passed"] is False and "WARNING" in out
+
+
+def test_assess_reads_a_zarr_reconstruction(tmp_path, capsys):
+    """The README's `a2i3dem assess iso.zarr` works on what `reconstruct --out iso.zarr` wrote."""
+    import numpy as np
+
+    from napari_a2i3dem.cli import main
+    from napari_a2i3dem.core.stores import open_target
+
+    rng = np.random.default_rng(0)
+    target = open_target(tmp_path / "iso.zarr", (48, 48, 48), np.uint8, (10.0, 10.0, 10.0))
+    target.write(slice(0, 48), rng.integers(0, 255, (48, 48, 48), dtype=np.uint8))
+    target.commit()
+    assert main(["assess", str(tmp_path / "iso.zarr"), "--planes", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "spacing z, y, x = 10, 10, 10 nm" in out and "axial / lateral" in out

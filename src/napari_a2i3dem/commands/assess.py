@@ -57,14 +57,14 @@ def format_report(result: StackResolution, unit: str = "nm") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import read_stack, resolve_spacing
+    from ..core.io import resolve_spacing
+    from ._common import open_stack
 
     if not 0 < args.cone <= 90:
         raise InputError(f"--cone must be in (0, 90] degrees, got {args.cone}")
     if args.json is not None and args.json.resolve() == args.stack.resolve():
         raise InputError(f"--json {args.json} is the input stack; choose another file name")
-    loaded = read_stack(args.stack)
-    loaded.require_volume()
+    loaded = open_stack(args.stack)  # TIFF or OME-Zarr (a reconstruction written as .zarr)
     spacing = resolve_spacing(loaded, spacing=args.spacing, ratio=args.ratio)
     steps = iter_assess_stack(loaded.data, spacing, planes=args.planes, cone_deg=args.cone)
     with tqdm(total=3 * args.planes, desc="assess", unit="plane", disable=args.quiet) as bar:

@@ -24,8 +24,8 @@ from ..core.reconstruction import (
     reconstruct,
     resolve_ratio,
 )
-from ..core.stores import ZARR_SUFFIXES, check_output_path, open_target, read_zarr_stack
-from ._common import positive_int, ratio_arg
+from ..core.stores import check_output_path, open_target
+from ._common import open_stack, positive_int, ratio_arg
 
 
 def register(subparsers) -> None:
@@ -62,15 +62,7 @@ def register(subparsers) -> None:
 
 def _open_stack(path: Path):
     """(data, spacing or None) of a TIFF or OME-Zarr stack."""
-    if path.suffix.lower() in ZARR_SUFFIXES:
-        data, spacing = read_zarr_stack(path)
-        from ..core.validation import validate_volume
-
-        validate_volume(data, name=str(path))
-        return data, spacing
-    from ..core.io import read_stack
-
-    loaded = read_stack(path).require_volume()
+    loaded = open_stack(path)
     return loaded.data, loaded.spacing
 
 
