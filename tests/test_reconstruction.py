@@ -234,3 +234,17 @@ def test_targets_refuse_the_input_and_unknown_suffixes(tmp_path):
     discarded = open_target(tmp_path / "gone.zarr", (4, 8, 8), np.uint8, (1, 1, 1))
     discarded.discard()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stack.tif"]
+
+
+def test_eta_is_measured_after_the_first_batch():
+    """Set-up and the first batch's warm-up (4 s here) must not inflate the time left: after
+    it, 10 % more took 1 s, so 80 % more takes 8 s (the whole-run average would say 20 s)."""
+    from napari_a2i3dem.core.reconstruction import Progress
+
+    progress = Progress(fraction=0.2, planes_done=20, planes_total=100, elapsed_s=5.0,
+                        warm_s=4.0, warm_fraction=0.1)
+    assert progress.eta_s == pytest.approx(8.0)
+    assert progress.planes_per_s == pytest.approx(10.0)
+    before_warm = Progress(fraction=0.2, planes_done=20, planes_total=100, elapsed_s=5.0)
+    assert before_warm.eta_s == pytest.approx(20.0)  # no warm-up mark yet: the plain average
+    assert Progress(0.0, 0, 100, 1.0).eta_s == float("inf")

@@ -57,17 +57,29 @@ class Progress:
     planes_done: float
     planes_total: int
     elapsed_s: float
+    #: time and fraction at the end of the first network batch: the rate is measured from there,
+    #: so set-up and the first batch's warm-up do not inflate the ETA of the first seconds
+    warm_s: float = 0.0
+    warm_fraction: float = 0.0
+
+    def _rate(self) -> float:
+        """Work fraction per second, after the first batch when possible."""
+        span, done = self.elapsed_s - self.warm_s, self.fraction - self.warm_fraction
+        if self.warm_s > 0 and span > 0 and done > 0:
+            return done / span
+        return self.fraction / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def planes_per_s(self) -> float:
-        return self.planes_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return self._rate() * self.planes_total
 
     @property
     def eta_s(self) -> float:
         """Estimated seconds left (``inf`` before any work is done)."""
-        if self.fraction <= 0:
+        rate = self._rate()
+        if self.fraction <= 0 or rate <= 0:
             return float("inf")
-        return self.elapsed_s * (1.0 - self.fraction) / self.fraction
+        return (1.0 - self.fraction) / rate
 
     def describe(self) -> str:
         eta = "?" if not np.isfinite(self.eta_s) else f"{self.eta_s:.0f} s"
@@ -340,15 +352,19 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
             total_tiles += width * len(z_tiles)
     planes_total = (hi - lo if use_xz else 0) + (width if use_yz else 0)
     done = [0]
+    warm: list[float] = []  # (seconds, fraction) when the first batch finished
     started = time.perf_counter()
 
     def progress() -> Progress:
         fraction = done[0] / total_tiles if total_tiles else 1.0
+        warm_s, warm_fraction = warm if warm else (0.0, 0.0)
         return Progress(fraction, fraction * planes_total, planes_total,
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, warm_s, warm_fraction)
 
     def count_tiles(n: int) -> None:
         done[0] += n
+        if not warm:
+            warm.extend((time.perf_counter() - started, done[0] / max(total_tiles, 1)))
         if on_progress is not None:
             on_progress(progress())
 
