@@ -201,3 +201,15 @@ def test_open_file_error_is_shown_inline(viewer, widget, tmp_path, qtbot):
     widget.open_file(broken)
     qtbot.waitUntil(lambda: "not a valid TIFF" in widget.message_label.text(), timeout=10_000)
     assert len(viewer.layers) == 0
+
+
+def test_follows_new_layers_only_until_a_stack_is_confirmed(viewer, widget):
+    add_sample(viewer, "first")
+    assert widget.layer_combo.currentText() == "first"
+    widget.apply()
+    add_sample(viewer, "second")  # e.g. a layer the user opens for comparison
+    assert widget.layer_combo.currentText() == "first"
+    viewer.add_image(np.zeros((4, 16, 16), np.uint8), name="preview",
+                     metadata={"a2i3dem_role": "helper"})
+    items = [widget.layer_combo.itemText(i) for i in range(widget.layer_combo.count())]
+    assert "preview" not in items and widget.layer_combo.currentText() == "first"

@@ -137,3 +137,26 @@ def test_views_frame_the_volume_when_shown_and_on_fit(make_napari_viewer, qtbot,
     assert centred_on_volume()
     np.testing.assert_allclose(camera.zoom, framed_zoom, rtol=0.05)
     _close(widget, qtbot)
+
+
+def test_staged_views_open_through_the_middle_and_follow_only_inside(make_napari_viewer,
+                                                                     qtbot, volume):
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, scale=(1, 1, 1))   # 24 x 40 x 32
+    viewer.dims.point = (0.0, 39.0, 31.0)      # napari leaves displayed axes at a range end
+    widget = OrthoViewsWidget(viewer, staged=True)
+    assert not widget.ready                    # built over several event-loop turns
+    qtbot.waitUntil(lambda: widget.ready, timeout=10_000)
+    views = widget.views
+    assert 19.0 <= views.models["xz"].dims.point[1] <= 20.0  # the middle row (snapped)
+    assert 15.0 <= views.models["yz"].dims.point[2] <= 16.0
+    widget.follow_cursor.setChecked(True)
+    viewer.cursor.position = (3.0, 12.0, 21.0)
+    views._on_mouse_move(viewer, None)
+    assert views.models["xz"].dims.point[1] == 12.0
+    viewer.cursor.position = (3.0, 500.0, -80.0)  # off the volume: keep the last position
+    views._on_mouse_move(viewer, None)
+    assert views.models["xz"].dims.point[1] == 12.0
+    assert views.models["yz"].dims.point[2] == 21.0
+    assert views.models["xz"].dims.range[1][1] <= 40  # no range stretched by the cursor
+    _close(widget, qtbot)
