@@ -357,3 +357,19 @@ def test_pixel_loss_setting_is_checked_and_old_runs_resume_with_l1():
                                if k != "pixel_loss"}
     assert TrainConfig.from_dict(saved_before_the_option).pixel_loss == "l1"
     assert TrainConfig.from_dict(TrainConfig(pixel_loss="rmse").to_dict()).pixel_loss == "rmse"
+
+
+def test_a_slow_run_checkpoints_by_time_as_well(sample, tmp_path, monkeypatch):
+    """A run whose step interval is never reached (here 4 steps, interval 50) still leaves
+    checkpoints when enough time has passed (a large preset on a CPU), not only at the end."""
+    import napari_a2i3dem.core.training as training
+
+    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0.0)  # every step is "long enough"
+    stack, spacing = sample
+    config = fast(steps=4, checkpoint_every=50)
+    trainer = Trainer(stack, spacing=spacing, config=config, model_path=tmp_path / "m.pt")
+    saved = [e.step for e in trainer.run() if isinstance(e, CheckpointSaved)]
+    assert saved == [1, 2, 3, 4]  # during the run, then the final one
+    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 300.0)
+    quick = Trainer(stack, spacing=spacing, config=config, model_path=tmp_path / "q.pt")
+    assert [e.step for e in quick.run() if isinstance(e, CheckpointSaved)] == [4]

@@ -59,6 +59,10 @@ from .validation import (
     validate_volume,
 )
 
+CHECKPOINT_SECONDS = 300.0
+"""A checkpoint at least every five minutes, whatever the step interval: a slow run (a large
+preset on a CPU) never loses more than that to a kill or a crash."""
+
 VALIDATION_SEED_OFFSET = 1_000_003
 """Validation pairs use ``seed + VALIDATION_SEED_OFFSET`` so they are not the training pairs."""
 
@@ -460,6 +464,7 @@ class Trainer:
         speed.append((time.monotonic(), step))
         nonfinite = 0
         reason = "completed"
+        last_checkpoint = time.monotonic()
         try:
             batches = iter(loader)
             while step < cfg.steps:
@@ -510,9 +515,11 @@ class Trainer:
                     last_validated = step
                 if step % cfg.interval("preview") == 0 or step == cfg.steps:
                     yield self._preview(model, preview, step)
-                if self.checkpoint_path is not None and step % cfg.interval("checkpoint") == 0 \
-                        and step < cfg.steps:
+                due = (step % cfg.interval("checkpoint") == 0
+                       or time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS)
+                if self.checkpoint_path is not None and due and step < cfg.steps:
                     path = self._save_checkpoint(step, **context())
+                    last_checkpoint = time.monotonic()
                     yield CheckpointSaved(step=step, path=path)
         except BaseException as exc:
             if step > 0 and self.checkpoint_path is not None:
