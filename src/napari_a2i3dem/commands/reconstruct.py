@@ -60,12 +60,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _open_stack(path: Path):
-    """(data, spacing or None) of a TIFF or OME-Zarr stack."""
-    loaded = open_stack(path)
-    return loaded.data, loaded.spacing
-
-
 def run(args) -> int:
     from ..core.model import load_model
 
@@ -74,7 +68,8 @@ def run(args) -> int:
     out = check_output_path(args.out, protect=(args.stack, args.model))
     conf_path = (None if args.confidence is None
                  else check_output_path(args.confidence, protect=(args.stack, args.model)))
-    stack, spacing = _open_stack(args.stack)
+    loaded = open_stack(args.stack)
+    stack, spacing = loaded.data, loaded.spacing
     loaded = load_model(args.model)
     ratio, warning = resolve_ratio(stack_spacing=spacing, model_ratio=loaded.ratio,
                                    override=args.ratio)

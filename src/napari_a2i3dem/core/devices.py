@@ -100,3 +100,17 @@ def autocast(device: torch.device, enabled: bool = True, *, inference: bool = Fa
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run with ``threads`` torch CPU threads (``None`` or 0: leave them), restored afterwards."""
+    if not threads:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

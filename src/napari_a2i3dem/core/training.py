@@ -32,7 +32,7 @@ from .. import __version__
 from .acquisition import upsample_axis
 from .allocator import release_memory, tune_allocator
 from .checkpoint import checkpoint_path_for, load_checkpoint, save_checkpoint
-from .devices import autocast, autocast_dtype, select_device
+from .devices import autocast, autocast_dtype, select_device, torch_threads
 from .errors import A2IError, InputError
 from .lr_schedule import WarmupCosine, default_warmup_steps
 from .metrics import ssim
@@ -382,15 +382,10 @@ class Trainer:
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding :mod:`~napari_a2i3dem.core.training_events` events."""
         tune_allocator()
-        threads = self.config.threads
-        previous = torch.get_num_threads()
-        if threads is not None:
-            torch.set_num_threads(int(threads))
         try:
-            yield from self._run()
+            with torch_threads(self.config.threads):
+                yield from self._run()
         finally:
-            if threads is not None:
-                torch.set_num_threads(previous)
             release_memory()
 
     def _run(self) -> Iterator[TrainingEvent]:

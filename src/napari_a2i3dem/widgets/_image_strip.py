@@ -20,6 +20,12 @@ def to_uint8(image: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
     return np.ascontiguousarray(np.clip(scaled, 0, 255).astype(np.uint8))
 
 
+def display_limits(image: np.ndarray) -> tuple[float, float]:
+    """Contrast limits for looking at ``image``: its 0.5 and 99.5 percentiles (never equal)."""
+    low, high = (float(v) for v in np.percentile(image, (0.5, 99.5)))
+    return (low, high if high > low else low + 1.0)
+
+
 class ImageStrip(QWidget):
     """``len(captions)`` images side by side, each scaled to share the strip's width."""
 

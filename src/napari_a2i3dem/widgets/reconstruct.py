@@ -42,7 +42,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.devices import available_devices
+from ..core.devices import available_devices, torch_threads
 from ..core.errors import A2IError, Cancelled, InputError
 from ..core.reconstruction import (
     FUSIONS,
@@ -51,12 +51,11 @@ from ..core.reconstruction import (
     output_shape,
     reconstruct,
     reconstruct_xz_plane,
-    resolve_ratio,
 )
 from ..core.stores import check_output_path, check_output_size, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
-from ._image_strip import ImageStrip
+from ._image_strip import ImageStrip, display_limits
 from ._section import Section
 from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
 from ._tasks import named_task
@@ -126,6 +125,7 @@ class ReconstructWidget(QWidget):
         self.preview_worker = None
         self.info_worker = None
         self.model_ratio: float | None = None
+        self._model_description = ""
         self.refreshes = 0
         self._progress = None
         self._started = 0.0
@@ -354,10 +354,9 @@ class ReconstructWidget(QWidget):
         """Show the model's facts, in red with a warning when its ratio is not the stack's."""
         if self.model_ratio is None:
             return
-        description = getattr(self, "_model_description", "")
         spacing = self.spacing_for(self.layer_combo.currentText())
         try:
-            stack_ratio, _ = resolve_ratio(stack_spacing=spacing)
+            stack_ratio = None if spacing is None else ratio_from_spacing(spacing)
         except InputError:
             stack_ratio = None
         ratio = self.ratio_spin.value()
@@ -365,11 +364,11 @@ class ReconstructWidget(QWidget):
             origin = ("the stack's spacing" if stack_ratio is not None
                       and abs(stack_ratio - ratio) < 1e-6 else "the ratio set here")
             self._show_model_info(
-                f"{description}. Warning: {origin} gives ρ = {ratio:.4g}; this model learned "
-                f"ρ = {self.model_ratio:.4g} and will not restore this stack well (train one "
-                "for it).", error=True)
+                f"{self._model_description}. Warning: {origin} gives ρ = {ratio:.4g}; this model "
+                f"learned ρ = {self.model_ratio:.4g} and will not restore this stack well (train "
+                "one for it).", error=True)
         else:
-            self._show_model_info(description + ".", error=False)
+            self._show_model_info(self._model_description + ".", error=False)
 
     def _show_model_info(self, text: str, *, error: bool) -> None:
         self.model_info.setText(text)
@@ -442,9 +441,8 @@ class ReconstructWidget(QWidget):
 
     def _on_preview(self, result) -> None:
         cubic, network, row, seconds = result
-        low, high = np.percentile(cubic, (0.5, 99.5))
         self.preview_strip.set_images(
-            (cubic, network), (float(low), float(high) if high > low else float(low) + 1.0),
+            (cubic, network), display_limits(cubic),
             captions=(f"cubic, xz plane y = {row}", f"A2I-3DEM, xz pass ({seconds:.1f} s)"))
         self.preview_strip.setVisible(True)
         self.preview_label.setText("The full run also averages the yz pass. Like it? Run the "
@@ -765,22 +763,6 @@ class ReconstructWidget(QWidget):
         return widget
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None):
-    """Run with ``threads`` torch CPU threads (None: leave them), restored afterwards."""
-    if not threads:
-        yield
-        return
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def _cubic_reference(stack, ratio: float):
     """The cubic volume: in memory when small, else a lazy dask array computed on view."""
     n_out = int(np.prod(output_shape(stack.shape, ratio)))
@@ -796,7 +778,7 @@ def _preview_job(request: dict):
     """Worker: one xz plane, cubic and network; returns ``(cubic, network, row, seconds)``."""
     started = time.perf_counter()
     loaded = MODELS.get(request["model_path"])
-    with _torch_threads(request["threads"]):
+    with torch_threads(request["threads"]):
         cubic, network = reconstruct_xz_plane(request["stack"], loaded.model, request["ratio"],
                                               request["row"], **request["settings"])
     return cubic, network, request["row"], time.perf_counter() - started
@@ -819,7 +801,7 @@ def _reconstruction_job(request: dict, progress_box):
     early = request["path"] is None  # provisional columns only into memory, never to files
     try:
         yield ("target", target.array, confidence, iso, ratio)
-        with _torch_threads(request["threads"]):
+        with torch_threads(request["threads"]):
             for piece in reconstruct(stack, loaded.model, ratio, cancel=request["cancel"],
                                      confidence=confidence is not None,
                                      on_progress=progress_box.report_progress,

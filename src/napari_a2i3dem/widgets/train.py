@@ -53,7 +53,7 @@ from ..core.training_events import (
     ValidationResult,
 )
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
-from ._image_strip import ImageStrip
+from ._image_strip import ImageStrip, display_limits
 from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
 from ._tasks import named_task
 from ._train_runner import TrainingRun
@@ -471,8 +471,7 @@ class TrainWidget(QWidget):
             self._on_training_finished(event)
 
     def _show_preview(self, event: PreviewImage) -> None:
-        low, high = np.percentile(event.cubic, (0.5, 99.5))
-        limits = (float(low), float(high) if high > low else float(low) + 1.0)
+        limits = display_limits(event.cubic)
         self.preview_strip.set_images(
             (event.cubic, event.prediction), limits,
             captions=(f"cubic ({event.plane} plane {event.index})",
