@@ -51,6 +51,7 @@ RATIO = 3
 PAPER = {"cubic": 28.15, "A2I-3DEM": 30.61}   # PSNR (dB) reported by the paper, FIB-SEM, rho 3
 
 from napari_a2i3dem.core.acquisition import SliceProfile  # noqa: E402
+from napari_a2i3dem.core.atomic import atomic_file  # noqa: E402
 from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
 from napari_a2i3dem.core.evaluation import (  # noqa: E402
     aligned_truth_planes,
@@ -367,18 +368,19 @@ def markdown_report(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def update_markdown(path: Path, section: str) -> None:
-    """Replace the marked section of ``path`` (append it if absent), atomically."""
+def update_markdown(path: Path, section: str,
+                    markers: tuple[str, str] = ("<!-- quality:start -->",
+                                                "<!-- quality:end -->")) -> None:
+    """Replace the section of ``path`` between ``markers`` (append it if absent), atomically."""
     text = path.read_text() if path.is_file() else "# Benchmarks\n"
-    start, end = "<!-- quality:start -->", "<!-- quality:end -->"
+    start, end = markers
     if start in text and end in text:
         head, rest = text.split(start, 1)
         text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_file(path) as handle:
+        handle.write(text.encode())
 
 
 # ------------------------------------------------------------------------------ main
