@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, commands
+from .commands._messages import error_text
 from .core.errors import A2IError, Cancelled
 
 
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"a2i3dem {args.command}: interrupted", file=sys.stderr)
         return 130
     except A2IError as exc:
-        print(f"a2i3dem {args.command}: error: {exc}", file=sys.stderr)
+        print(f"a2i3dem {args.command}: error: {error_text(exc)}", file=sys.stderr)
         return 2
 
 

@@ -147,8 +147,7 @@ def _bar_updater(bar: tqdm):
             bar.set_postfix_str(f"loss {event.loss:.4f}{state['val']}", refresh=False)
             bar.refresh()
         elif isinstance(event, ValidationResult):
-            state["val"] = (f" · val PSNR {event.network.psnr:.2f} dB "
-                            f"(cubic {event.cubic.psnr:.2f})")
+            state["val"] = f" · {event.describe()}"
         elif isinstance(event, TrainingFinished):
             bar.n = event.step
             bar.refresh()

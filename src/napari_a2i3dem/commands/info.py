@@ -9,6 +9,7 @@ from ..core.acquisition import isotropic_length
 from ..core.errors import InputError
 from ..core.io import LoadedStack, opens_lazily, read_stack, resolve_spacing
 from ._common import ratio_arg
+from ._messages import error_text
 
 
 def register(subparsers) -> None:
@@ -45,7 +46,7 @@ def describe(loaded: LoadedStack, spacing=None, ratio=None) -> list[str]:
             z, y, x = loaded.spacing
             lines.append(f"spacing:  {z:g} x {y:g} x {x:g} nm (z x y x x), "
                          f"from {loaded.spacing_source}")
-        lines.append(f"spacing problem: {exc}")
+        lines.append(f"spacing problem: {error_text(exc)}")
     if used is not None:
         z, y, x = used
         origin = loaded.spacing_source

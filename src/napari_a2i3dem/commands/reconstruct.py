@@ -74,7 +74,8 @@ def run(args) -> int:
     ratio, warning = resolve_ratio(stack_spacing=spacing, model_ratio=loaded.ratio,
                                    override=args.ratio)
     if warning:
-        print(f"a2i3dem reconstruct: warning: {warning}", file=sys.stderr)
+        print(f"a2i3dem reconstruct: warning: {warning} (override with --ratio)",
+              file=sys.stderr)
     lateral = spacing if spacing is not None else loaded.spacing
     iso = isotropic_spacing(lateral)
     shape = output_shape(stack.shape, ratio)

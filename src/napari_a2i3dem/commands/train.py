@@ -162,8 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(event.step - bar.n)
                 bar.set_postfix_str(f"loss {event.loss:.4f}{validation}", refresh=False)
             elif isinstance(event, ValidationResult):
-                validation = (f", val PSNR {event.network.psnr:.2f} dB "
-                              f"(cubic {event.cubic.psnr:.2f})")
+                validation = f", {event.describe()}"
             elif isinstance(event, ModelChecked):
                 if bar is not None:
                     bar.close()
@@ -171,9 +170,8 @@ def run(args: argparse.Namespace) -> int:
             elif isinstance(event, TrainingFinished):
                 if bar is not None:
                     bar.close()
-                print(f"saved {event.model_path}: validation PSNR {event.best_psnr:.2f} dB at "
-                      f"step {event.best_step} (cubic {event.cubic_psnr:.2f} dB); checkpoint "
-                      f"{event.checkpoint_path}", file=sys.stderr)
+                print(f"{event.describe()}; checkpoint {event.checkpoint_path}",
+                      file=sys.stderr)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

@@ -9,6 +9,11 @@ class InputError(A2IError, ValueError):
     """The user's data or settings cannot be used (wrong shape, NaN, bad spacing, ...)."""
 
 
+class GeometryUnknown(InputError):
+    """The voxel spacing or the up-sampling ratio is missing. The message says what is missing;
+    each front-end adds how to give it (the command line: ``commands._common.error_text``)."""
+
+
 class StackReadError(A2IError, OSError):
     """A file could not be read as an image stack."""
 

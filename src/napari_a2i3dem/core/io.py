@@ -26,7 +26,8 @@ import numpy as np
 import tifffile
 
 from .atomic import atomic_file
-from .errors import InputError, StackReadError
+from .errors import GeometryUnknown, InputError, StackReadError
+from .lazy import is_dask
 from .units import inverse_rational, nm_per_unit
 from .validation import Spacing, ratio_from_spacing, validate_spacing, validate_volume
 
@@ -68,7 +69,7 @@ class LoadedStack:
     @property
     def lazy(self) -> bool:
         """True when ``data`` is a dask array that reads the file on demand."""
-        return _is_dask(self.data)
+        return is_dask(self.data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -123,10 +124,6 @@ class LoadedStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def _is_dask(data: Any) -> bool:
-    return type(data).__module__.startswith("dask.") and hasattr(data, "__dask_graph__")
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -504,15 +501,12 @@ def resolve_spacing(loaded: LoadedStack, spacing: Sequence[float] | None = None,
         elif loaded.spacing is not None:
             result = validate_spacing(loaded.spacing)
         elif lateral is not None:
-            raise InputError(
-                f"{where} gives only the lateral pixel size ({lateral[0]:g} x {lateral[1]:g} nm);"
-                " give the axial spacing with --spacing Z Y X (nm) or the ratio with --ratio"
+            raise GeometryUnknown(
+                f"{where} gives only the lateral pixel size ({lateral[0]:g} x {lateral[1]:g} nm),"
+                " not the axial spacing"
             )
         else:
-            raise InputError(
-                f"{where} carries no voxel spacing; give it with --spacing Z Y X (nm) "
-                "or give the up-sampling ratio with --ratio"
-            )
+            raise GeometryUnknown(f"{where} carries no voxel spacing")
     try:
         ratio_from_spacing(result)
     except InputError as exc:
@@ -525,7 +519,7 @@ def resolve_spacing(loaded: LoadedStack, spacing: Sequence[float] | None = None,
 
 def source_of(data: Any) -> Path | None:
     """The file a lazy array from :func:`read_stack` (or anything computed from it) reads."""
-    if not _is_dask(data):
+    if not is_dask(data):
         return None
     layers = getattr(data.__dask_graph__(), "layers", None)
     names = set(layers) if layers is not None else {k[0] if isinstance(k, tuple) else k
@@ -588,7 +582,7 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
     if source is not None and _same_file(path, source):
         raise InputError(f"refusing to write {path}: the data being written are read from it; "
                          "choose another output name")
-    if not (_is_dask(data) or isinstance(data, np.ndarray)):
+    if not (is_dask(data) or isinstance(data, np.ndarray)):
         data = np.asarray(data)
     shape = tuple(int(n) for n in data.shape)
     if len(shape) not in (2, 3) or 0 in shape:
@@ -653,21 +647,21 @@ def _planes(data: Any, dtype: np.dtype,
             progress: Callable[[int, int], None] | None) -> Iterator[np.ndarray]:
     """Yield the 2-D planes of ``data`` as ``dtype``, computing dask data one z-chunk at a time."""
     if data.ndim == 2:
-        plane = np.asarray(data.compute() if _is_dask(data) else data).astype(dtype, copy=False)
+        plane = np.asarray(data.compute() if is_dask(data) else data).astype(dtype, copy=False)
         yield plane
         if progress is not None:
             progress(1, 1)
         return
     total = int(data.shape[0])
     done = 0
-    if _is_dask(data):
+    if is_dask(data):
         starts = np.cumsum((0, *data.chunks[0]))
         blocks = ((int(a), int(b)) for a, b in itertools.pairwise(starts))
     else:
         blocks = ((i, i + 1) for i in range(total))
     for start, stop in blocks:
         block = data[start:stop]
-        block = np.asarray(block.compute() if _is_dask(block) else block)
+        block = np.asarray(block.compute() if is_dask(block) else block)
         for plane in block:
             yield plane.astype(dtype, copy=False)
             done += 1

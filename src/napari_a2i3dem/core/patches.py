@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from .degradations import DegradationConfig, make_pair
 from .errors import InputError
+from .lazy import is_dask
 from .normalization import IntensityScale
 from .validation import validate_ratio
 
@@ -42,10 +43,6 @@ def read_region(stack, z: int, y0: int, x0: int, size: int, lock=None) -> np.nda
         with lock if lock is not None else contextlib.nullcontext():
             region = region.compute(scheduler="synchronous")
     return np.asarray(region, dtype=np.float32)
-
-
-def _is_lazy(stack) -> bool:
-    return hasattr(stack, "compute") and hasattr(stack, "__dask_graph__")
 
 
 def _bare_lazy_source(stack):
@@ -108,7 +105,7 @@ class PatchSampler:
         # Forked DataLoader workers inherit the open file of a lazy (tifffile/zarr) stack and would
         # share its file offset: concurrent seek+read pairs then return wrong pixels. One lock,
         # created here and inherited by the workers, serialises the (short) reads.
-        self._read_lock = multiprocessing.get_context().Lock() if _is_lazy(stack) else None
+        self._read_lock = multiprocessing.get_context().Lock() if is_dask(stack) else None
         self.patch_size = patch_size
         self.scale = scale or IntensityScale.from_stack(stack)
         self.min_std = float(min_std)
@@ -125,7 +122,7 @@ class PatchSampler:
         state = self.__dict__.copy()
         # only forked processes share a file; a pickled copy reads through its own
         state["_read_lock"] = None
-        if _is_lazy(self.stack):
+        if is_dask(self.stack):
             try:
                 pickle.dumps(self.stack)
             except Exception as exc:

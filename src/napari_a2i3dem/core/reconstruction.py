@@ -32,7 +32,8 @@ import torch
 from .acquisition import interpolation_matrix, isotropic_length, upsample_axis
 from .allocator import release_memory, tune_allocator
 from .devices import autocast, select_device
-from .errors import Cancelled, InputError
+from .errors import Cancelled, GeometryUnknown, InputError
+from .lazy import is_dask
 from .normalization import IntensityScale, cast_like
 from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
 from .validation import (
@@ -129,13 +130,13 @@ def resolve_ratio(*, stack_spacing=None, model_ratio: float | None = None,
     stack_ratio = None if stack_spacing is None else ratio_from_spacing(stack_spacing)
     if stack_ratio is None:
         if model_ratio is None:
-            raise InputError("the up-sampling ratio is unknown: the stack has no voxel spacing "
-                             "and the model records none; give it with --ratio")
+            raise GeometryUnknown("the up-sampling ratio is unknown: the stack has no voxel "
+                                  "spacing and the model records none")
         return validate_ratio(model_ratio), None
     warning = None
     if model_ratio is not None and abs(stack_ratio - model_ratio) > tolerance * model_ratio:
         warning = (f"the model was trained for ratio {model_ratio:.3g} but the stack's spacing "
-                   f"gives {stack_ratio:.3g}; using the stack's (override with --ratio)")
+                   f"gives {stack_ratio:.3g}; using the stack's")
     return stack_ratio, warning
 
 
@@ -158,17 +159,13 @@ def cubic_upsample_stack(stack, ratio: float, *, dtype=None):
     validate_volume(stack, check_values=False)
     out_dtype = np.dtype(stack.dtype if dtype is None else dtype)
     depth = isotropic_length(stack.shape[0], ratio)
-    if _is_dask(stack):
+    if is_dask(stack):
         column = stack.rechunk({0: -1})
         return column.map_blocks(
             _upsample_block, ratio, depth, out_dtype, dtype=out_dtype,
             chunks=((depth,), *column.chunks[1:]),
         )
     return _upsample_block(np.asarray(stack), ratio, depth, out_dtype)
-
-
-def _is_dask(array) -> bool:
-    return type(array).__module__.startswith("dask.")
 
 
 # --------------------------------------------------------------------------- model handling
@@ -241,9 +238,6 @@ class PlaneRunner:
                 total[i, r.slice, c.slice] += tile * windows[(r.start, c.start)]
         return total, weight
 
-    def tiles_per_plane(self, rows: list[AxisTile], cols: list[AxisTile]) -> int:
-        return len(rows) * len(cols)
-
 
 # --------------------------------------------------------------------------- the engine
 
@@ -290,7 +284,7 @@ RowReader = Callable[[int, int], np.ndarray]
 
 
 def _row_reader(stack) -> RowReader:
-    if _is_dask(stack):
+    if is_dask(stack):
         def read(a: int, b: int) -> np.ndarray:
             return np.asarray(stack[:, a:b, :].compute(scheduler="synchronous"))
         return read

@@ -132,13 +132,6 @@ def real_spectra(stack, ratio: float, *, scale: IntensityScale, length: int = 12
                    power_spectrum(windows, axis=1))
 
 
-def real_axial_spectrum(stack, ratio: float, *, scale: IntensityScale, length: int = 128,
-                        blocks: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(freqs, power)`` along z of the cubic-upsampled xz/yz planes (see :func:`real_spectra`)."""
-    spectra = real_spectra(stack, ratio, scale=scale, length=length, blocks=blocks, seed=seed)
-    return spectra.freqs, spectra.axial
-
-
 def synthetic_spectra(stack, ratio: float, config: DegradationConfig, *, scale: IntensityScale,
                       length: int = 128, count: int = 24,
                       seed: int = 0) -> tuple[Spectra, Spectra]:

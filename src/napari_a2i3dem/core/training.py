@@ -712,8 +712,3 @@ class Trainer:
         finally:
             if current is not None:
                 model.load_state_dict(current)
-
-
-def train(stack, **kwargs) -> Iterator[TrainingEvent]:
-    """Shorthand for ``Trainer(stack, **kwargs).run()``."""
-    return Trainer(stack, **kwargs).run()

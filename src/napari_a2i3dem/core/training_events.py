@@ -52,6 +52,12 @@ class TrainingStarted(TrainingEvent):
     degradation: str = ""          # what the pairs simulate, in words
     calibration: str = ""          # the estimate it came from, when calibrated to the stack
 
+    def describe(self) -> str:
+        """One line for a log or a status bar."""
+        return (f"training {self.parameters / 1e6:.2f} M parameters on {self.device}, steps "
+                f"{self.start_step}->{self.total_steps}; cubic validation PSNR "
+                f"{self.cubic.psnr:.2f} dB")
+
 
 @dataclass(frozen=True)
 class StepProgress(TrainingEvent):
@@ -76,6 +82,13 @@ class ValidationResult(TrainingEvent):
     network: QualityMetrics
     cubic: QualityMetrics
     is_best: bool = False
+
+    def describe(self, *, with_ssim: bool = False) -> str:
+        """``val PSNR 31.20 dB (cubic 30.50)``, with the SSIMs when asked."""
+        text = f"val PSNR {self.network.psnr:.2f} dB (cubic {self.cubic.psnr:.2f})"
+        if with_ssim:
+            text += f", SSIM {self.network.ssim:.3f} (cubic {self.cubic.ssim:.3f})"
+        return text
 
     def to_dict(self) -> dict:
         return {"step": self.step, "network": self.network.to_dict(),
@@ -144,3 +157,13 @@ class TrainingFinished(TrainingEvent):
     best_psnr: float
     cubic_psnr: float
     elapsed_seconds: float
+
+    def describe(self) -> str:
+        """What was kept: ``finished at step 900: saved m.pt, validation PSNR 31.20 dB at step
+        800 (cubic 30.50 dB)``."""
+        verb = "finished" if self.reason == "completed" else "stopped"
+        if self.model_path is None:
+            return f"{verb} at step {self.step} (no model file configured)"
+        return (f"{verb} at step {self.step}: saved {self.model_path}, validation "
+                f"PSNR {self.best_psnr:.2f} dB at step {self.best_step} (cubic "
+                f"{self.cubic_psnr:.2f} dB)")

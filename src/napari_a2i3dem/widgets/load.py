@@ -34,6 +34,7 @@ from .._reader import layer_data
 from ..core.acquisition import isotropic_length
 from ..core.errors import A2IError, InputError
 from ..core.io import read_stack
+from ..core.lazy import is_dask
 from ..core.validation import validate_volume
 from ._shared import StackSettings, is_helper, plugin_state
 
@@ -62,10 +63,6 @@ def _read_or_error(path) -> tuple[object | None, str]:
         return read_stack(path), ""
     except A2IError as exc:
         return None, str(exc)
-
-
-def _is_dask(data) -> bool:
-    return type(data).__module__.startswith("dask.")
 
 
 class LoadStackWidget(QWidget):
@@ -220,7 +217,7 @@ class LoadStackWidget(QWidget):
     def _describe(self, layer: Image) -> str:
         data = layer.data
         shape = " × ".join(str(n) for n in data.shape)
-        lazy = "lazy (dask), read on demand" if _is_dask(data) else "in memory"
+        lazy = "lazy (dask), read on demand" if is_dask(data) else "in memory"
         meta = layer.metadata or {}
         source = meta.get("spacing_source")
         if meta.get("spacing"):

@@ -438,8 +438,7 @@ class TrainWidget(QWidget):
             for result in event.validation_history:
                 self.plot.add_validation(result)
             self.plot.refresh(force=True)
-            self._show_status(f"training {event.parameters / 1e6:.2f} M parameters on "
-                              f"{event.device}; cubic validation PSNR {event.cubic.psnr:.2f} dB")
+            self._show_status(event.describe())
             if event.calibration:
                 self.degradation_label.setText(event.calibration)
         elif isinstance(event, StepProgress):
@@ -452,9 +451,7 @@ class TrainWidget(QWidget):
         elif isinstance(event, ValidationResult):
             self.plot.add_validation(event)
             self.plot.refresh(force=True)
-            self._show_status(f"step {event.step}: validation PSNR {event.network.psnr:.2f} dB "
-                              f"(cubic {event.cubic.psnr:.2f} dB), SSIM "
-                              f"{event.network.ssim:.3f} (cubic {event.cubic.ssim:.3f})")
+            self._show_status(f"step {event.step}: {event.describe(with_ssim=True)}")
         elif isinstance(event, PreviewImage):
             self._show_preview(event)
         elif isinstance(event, Paused):

@@ -1,6 +1,5 @@
 """The A2I-3DEM network (U-shaped W-MSA + GLEN transformer), its loss and its model files."""
 
-from .acceleration import maybe_compile
 from .attention import WindowAttention, relative_position_index, set_attention_backend
 from .config import PRESETS, NetworkConfig, preset
 from .cost import estimate_flops, estimate_gflops, parameter_count
@@ -25,7 +24,6 @@ __all__ = [
     "estimate_flops",
     "estimate_gflops",
     "load_model",
-    "maybe_compile",
     "pad_to_multiple",
     "parameter_count",
     "preset",

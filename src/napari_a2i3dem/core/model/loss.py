@@ -74,10 +74,6 @@ class FixedFeatureBank(nn.Module):
         self.scales = scales
         self.register_buffer("kernels", feature_kernels(random_projections, seed), persistent=False)
 
-    @property
-    def channels_per_scale(self) -> int:
-        return 1 + self.kernels.shape[0]
-
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         maps = []
         x = image.float()
