@@ -10,7 +10,7 @@ import pytest
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core import io, stores
 from napari_a2i3dem.core.errors import InputError
-from napari_a2i3dem.core.io import write_stack
+from napari_a2i3dem.core.io import read_stack, write_stack
 from napari_a2i3dem.core.stores import open_target
 from napari_a2i3dem.core.validation import MAX_RATIO, ratio_from_spacing, validate_ratio
 
@@ -42,8 +42,39 @@ def test_a_volume_larger_than_memory_is_refused_in_memory(monkeypatch):
 
 def test_a_file_that_cannot_fit_on_the_disk_is_refused_before_any_file(tmp_path, monkeypatch):
     monkeypatch.setattr(stores.shutil, "disk_usage", lambda _p: Usage(10 * 2**30, 0, 2**30))
-    with pytest.raises(InputError, match=r"needs 1\.56 GiB on disk, only 1 GiB"):
-        open_target(tmp_path / "iso.tif", (800, 1024, 1024), np.uint8, (10.0, 10.0, 10.0))
+    with pytest.raises(InputError, match=r"needs 1\.17 GiB on disk, only 1 GiB"):
+        open_target(tmp_path / "iso.tif", (1200, 1024, 1024), np.uint8, (10.0, 10.0, 10.0))
     open_target(tmp_path / "iso.zarr", (800, 1024, 1024), np.uint8,
-                (10.0, 10.0, 10.0)).discard()  # zarr needs once the size: fits
+                (10.0, 10.0, 10.0)).discard()  # its own size (0.78 GiB): fits
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_tiff_is_filled_in_place_and_needs_its_size_once(tmp_path):
+    """The TIFF target maps the final file's pixels (no output-sized .npy beside it): while it
+    is open, the only file is one hidden part of about the output's size, allocated up front."""
+    target = open_target(tmp_path / "iso.tif", (12, 40, 50), np.uint8, (10.0, 10.0, 10.0))
+    parts = list(tmp_path.iterdir())
+    assert len(parts) == 1 and parts[0].name.startswith(".iso.tif.")
+    assert 12 * 40 * 50 <= parts[0].stat().st_size < 12 * 40 * 50 + 65536
+    assert parts[0].stat().st_blocks * 512 >= 12 * 40 * 50        # allocated, not sparse
+    values = np.arange(12 * 40 * 50, dtype=np.uint32).reshape(12, 40, 50) % 251
+    target.write(slice(0, 40), values.astype(np.uint8))
+    result = target.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iso.tif"]
+    np.testing.assert_array_equal(result, values)
+    loaded = read_stack(tmp_path / "iso.tif")
+    assert loaded.spacing == (10.0, 10.0, 10.0)
+    np.testing.assert_array_equal(np.asarray(loaded.data), values)
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """posix_fallocate failing with ENOSPC: an InputError now, not a SIGBUS later."""
+    import errno
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(stores.os, "posix_fallocate", full)
+    with pytest.raises(InputError, match="not enough free disk space"):
+        open_target(tmp_path / "iso.tif", (12, 40, 50), np.uint8, (10.0, 10.0, 10.0))
     assert not list(tmp_path.iterdir())

@@ -44,7 +44,7 @@ def inputs(tmp_path, rng):
 def test_sigterm_during_reconstruction_leaves_nothing_behind(inputs):
     process = _start(["reconstruct", "stack.tif", "--model", "m.pt", "--out", "iso.tif",
                       "--tile", "64", "--overlap", "16", "--batch", "1"], inputs)
-    _wait_for(lambda: any(".tmp-" in p.name for p in inputs.iterdir())
+    _wait_for(lambda: any(".part" in p.name for p in inputs.iterdir())
               or process.poll() is not None)
     assert process.poll() is None, process.communicate()
     process.send_signal(signal.SIGTERM)

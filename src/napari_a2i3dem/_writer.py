@@ -14,20 +14,7 @@ from napari.utils.notifications import show_warning
 from ._reader import source_path
 from .core.errors import A2IError, InputError
 from .core.io import write_stack
-
-
-def layer_spacing(meta: dict) -> tuple[float, float, float] | None:
-    """Spacing (z, y, x) nm for a layer: its ``scale``; ``None`` for an uncalibrated layer whose
-    scale is napari's default of ones and whose metadata records no spacing."""
-    scale = tuple(float(s) for s in meta.get("scale", ()) or ())
-    recorded = (meta.get("metadata") or {}).get("spacing")
-    if not scale:
-        return tuple(recorded) if recorded else None
-    if all(s == 1.0 for s in scale) and not recorded:
-        return None
-    if len(scale) == 2:
-        return (1.0, *scale)
-    return scale[-3:]  # type: ignore[return-value]
+from .layers import scale_spacing
 
 
 def write_image(path: str, data: Any, meta: dict) -> list[str]:
@@ -37,7 +24,7 @@ def write_image(path: str, data: Any, meta: dict) -> list[str]:
             raise InputError("the A2I-3DEM TIFF writer saves grey images only; use napari's "
                              "built-in writer for RGB layers")
         source = source_path(meta.get("metadata"))
-        written = write_stack(path, data, layer_spacing(meta),
+        written = write_stack(path, data, scale_spacing(meta.get("scale"), meta.get("metadata")),
                               protect=() if source is None else (source,))
     except A2IError as exc:
         show_warning(f"A2I-3DEM: not saved: {exc}")

@@ -1,17 +1,21 @@
 """Where a reconstruction is written: memory, an OME-Zarr (v3) folder or an ImageJ TIFF.
 
 Every file target is written atomically: a ``.zarr`` goes to ``NAME.zarr.tmp-XXXX`` beside the
-destination and is renamed when complete; a ``.tif`` is assembled in a temporary ``.npy`` memory map
-in the same folder (so it may exceed RAM) and then written with :func:`~.io.write_stack`. Nothing is
+destination and is renamed when complete; a ``.tif`` is filled in place as the final TIFF's
+memory-mapped pixel data under a hidden ``.NAME.XXXX.part.tif`` beside it (so it may exceed RAM;
+it needs its own size on disk once, allocated up front) and renamed when complete. Nothing is
 ever written over a protected path (the input stack).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -156,27 +160,46 @@ class ZarrTarget(OutputTarget):
 
 
 class TiffTarget(OutputTarget):
-    """An ImageJ TIFF assembled in a temporary memory map beside the destination."""
+    """An ImageJ TIFF (OME-TIFF for types ImageJ cannot hold) filled in place: the final file's
+    uncompressed, contiguous pixel data are memory-mapped under a hidden temporary name beside
+    the destination, so the output may exceed RAM, needs its own size on disk once (not twice),
+    and becomes final with one rename."""
 
     def __init__(self, path: Path, shape, dtype, spacing, *, protect=()) -> None:
+        import tifffile
+
+        from .io import BIGTIFF_THRESHOLD_BYTES, _tiff_options, _writable_dtype
+        from .validation import validate_spacing
+
         self.path = Path(path)
-        self.spacing = tuple(float(s) for s in spacing)
         self.protect = tuple(protect)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".tmp-", suffix=".npy",
+        dtype, as_imagej = _writable_dtype(np.dtype(dtype))
+        shape = tuple(int(n) for n in shape)
+        options = _tiff_options(shape, validate_spacing(spacing), as_imagej)
+        nbytes = math.prod(shape) * dtype.itemsize
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part.tif",
                                    dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
-        self.array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.dtype(dtype),
-                                               shape=tuple(shape))
+        try:
+            with _quiet_tiff_notes():
+                self.array = tifffile.memmap(tmp, shape=shape, dtype=dtype, imagej=as_imagej,
+                                             ome=not as_imagej,
+                                             bigtiff=nbytes > BIGTIFF_THRESHOLD_BYTES,
+                                             **options)
+            _reserve(self._tmp)
+        except BaseException:
+            self.discard()
+            raise
 
     def commit(self):
-        from .io import write_stack
+        import tifffile
 
         self.array.flush()
-        write_stack(self.path, self.array, self.spacing, protect=self.protect)
-        result = np.asarray(self.array)
-        self.discard()
-        return result
+        self.array = None
+        check_output_path(self.path, self.protect)  # the inputs may have moved meanwhile
+        os.replace(self._tmp, self.path)
+        return tifffile.memmap(self.path, mode="r")
 
     def discard(self) -> None:
         self.array = None
@@ -188,14 +211,38 @@ class TiffTarget(OutputTarget):
             pass
 
 
+def _reserve(path: Path) -> None:
+    """Allocate the whole file now: a full disk is one clear error here, not a SIGBUS when a
+    memory-mapped page cannot be written hours later."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise InputError(f"not enough free disk space for {path.parent / path.name}: "
+                             f"{exc.strerror}") from exc
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _quiet_tiff_notes():
+    """ImageJ data over 4 GiB are a BigTIFF with an ImageJ header (what Fiji and tifffile
+    read); silence tifffile's note that this is outside the ImageJ specification."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
+        yield
+
+
 def _gib(n: int) -> str:
     return f"{n / 2**30:.3g} GiB"
 
 
 def check_output_size(path: Path | None, shape, dtype) -> None:
     """Refuse, before anything is allocated, an output that cannot fit: in memory above 80 % of
-    RAM, on disk above the free space (a TIFF needs twice its size: it is assembled in a
-    temporary memory map beside the destination)."""
+    RAM, on disk above the free space."""
     from .io import total_memory_bytes
 
     size = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize  # exact, no overflow
@@ -207,7 +254,7 @@ def check_output_size(path: Path | None, shape, dtype) -> None:
                              f"more than this machine can hold ({_gib(limit)}); write it to a "
                              ".zarr file instead")
         return
-    needed = 2 * size if path.suffix.lower() in TIFF_SUFFIXES else size
+    needed = size
     free = shutil.disk_usage(path.parent).free
     if needed > free:
         raise InputError(f"{path.name} ({shape_text}) needs {_gib(needed)} on disk, only "

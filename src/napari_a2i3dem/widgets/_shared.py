@@ -14,6 +14,7 @@ from pathlib import Path
 from psygnal import Signal
 
 from ..core.validation import ratio_from_spacing
+from ..layers import HELPER_ROLE, OUTPUT_ROLE, ROLE_KEY, is_helper  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -46,17 +47,6 @@ class PluginState:
     def set_model(self, path: str | Path | None) -> None:
         self.model_path = None if path is None else Path(path)
         self.model_changed.emit(self.model_path)
-
-
-ROLE_KEY = "a2i3dem_role"
-HELPER_ROLE = "helper"   # previews: for looking only
-OUTPUT_ROLE = "output"   # reconstructions and their cubic / disagreement companions
-
-
-def is_helper(layer) -> bool:
-    """True for layers the plugin added (previews, outputs): never offered as the stack to
-    train on, and never picked up by the Load widget on its own."""
-    return bool((getattr(layer, "metadata", None) or {}).get(ROLE_KEY))
 
 
 def settle_heap() -> None:

@@ -33,6 +33,7 @@ from qtpy.QtWidgets import (
 from ..core.errors import A2IError, InputError
 from ..core.resolution import StackResolution, iter_assess_stack
 from ..core.validation import ratio_from_spacing
+from ..layers import layer_spacing, layer_volume, stack_layers
 from ._shared import plugin_state
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ COLUMNS = ("layer", "xy (nm)", "xz (nm)", "yz (nm)", "axial / lateral")
 
 def _layer_volume(layer: Image):
     """The full-resolution (z, y, x) data of ``layer``; :class:`InputError` says why not."""
-    data = layer.data[0] if layer.multiscale else layer.data
+    data = layer_volume(layer)
     if layer.rgb:
         raise InputError(f"layer '{layer.name}' is RGB; assess a single grey channel")
     if data.ndim != 3:
@@ -142,8 +143,7 @@ class AssessWidget(QWidget):
 
     # --- layer list and spacing --------------------------------------------------------------
     def _image_layers(self) -> list[Image]:
-        return [layer for layer in self.viewer.layers
-                if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb]
+        return stack_layers(self.viewer.layers, include_outputs=True)  # it measures outputs too
 
     def _refresh_layers(self, event=None) -> None:
         current = self.layer_combo.currentText()
@@ -166,11 +166,9 @@ class AssessWidget(QWidget):
         the layer's scale (napari world units, taken as nm)."""
         if not name or name not in self.viewer.layers:
             return
-        state = plugin_state(self.viewer)
-        if state.stack is not None and state.stack.layer_name == name:
-            spacing = state.stack.spacing
-        else:
-            spacing = tuple(float(s) for s in self.viewer.layers[name].scale[-3:])
+        spacing = layer_spacing(self.viewer.layers[name], plugin_state(self.viewer).stack)
+        if spacing is None:
+            return
         for box, value in zip(self.spacing_boxes, spacing, strict=True):
             box.setValue(value)
 

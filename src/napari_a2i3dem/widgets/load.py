@@ -36,6 +36,7 @@ from ..core.errors import A2IError, InputError
 from ..core.io import read_stack
 from ..core.lazy import is_dask
 from ..core.validation import validate_volume
+from ..layers import scale_spacing
 from ._shared import StackSettings, is_helper, plugin_state
 
 SPACING_RANGE_NM = (0.001, 1e6)
@@ -240,14 +241,8 @@ class LoadStackWidget(QWidget):
 
     @staticmethod
     def _known_spacing(layer: Image) -> tuple[float, float, float] | None:
-        """(z, y, x) nm from the layer's scale; None when it is napari's uncalibrated default."""
-        if layer.ndim < 3:
-            return None
-        scale = tuple(float(s) for s in layer.scale[-3:])
-        meta = layer.metadata or {}
-        if all(s == 1.0 for s in scale) and not meta.get("spacing"):
-            return None
-        return scale  # type: ignore[return-value]
+        """(z, y, x) nm from a 3-D layer's calibrated scale (None: napari's default ones)."""
+        return None if layer.ndim < 3 else scale_spacing(layer.scale, layer.metadata)
 
     def _set_spins(self, spacing: tuple[float, float, float] | None) -> None:
         for spin in (self.lateral_spin, self.axial_spin):

@@ -38,11 +38,12 @@ from ..core.degradations import (
     NoiseSettings,
 )
 from ..core.errors import A2IError
+from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip
 from ._pairs_preview import PairsPreviewEngine, Preview
 from ._plots import BackgroundPlot
 from ._section import Section
-from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state
+from ._shared import HELPER_ROLE, ROLE_KEY, plugin_state
 
 LAYER_NAMES = ("pairs: clean xy patch", "pairs: synthetic input", "pairs: real xz plane (cubic)")
 STRIP_CAPTIONS = ("clean xy patch (target)", "synthetic input (network sees)",
@@ -374,9 +375,8 @@ class TrainingPairsWidget(QWidget):
         return None
 
     def _candidate_layers(self) -> list[str]:
-        return [layer.name for layer in self.viewer.layers
-                if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
-                and layer.name not in LAYER_NAMES and not is_helper(layer)]
+        return [layer.name for layer in stack_layers(self.viewer.layers)
+                if layer.name not in LAYER_NAMES]
 
     def _refresh_layer_choices(self, event=None) -> None:
         current = self.layer_combo.currentText()
@@ -402,13 +402,9 @@ class TrainingPairsWidget(QWidget):
         layer = self.stack_layer()
         if layer is None:
             return
-        stack = self.state.stack
-        if stack is not None and stack.layer_name == name:
-            self.ratio.setValue(stack.ratio)
-        else:
-            z, y, x = (float(s) for s in layer.scale[-3:])
-            if z / ((y + x) / 2.0) > 1.0:
-                self.ratio.setValue(z / ((y + x) / 2.0))
+        spacing = layer_spacing(layer, self.state.stack)
+        if spacing is not None and spacing[0] / ((spacing[1] + spacing[2]) / 2.0) > 1.0:
+            self.ratio.setValue(spacing[0] / ((spacing[1] + spacing[2]) / 2.0))
         self.request_update()
         self.suggest_from_stack()
 
@@ -472,7 +468,7 @@ class TrainingPairsWidget(QWidget):
             return
         if self._publish:  # until calibrated, Train calibrates itself
             self.state.extra["degradation"] = config.to_dict()
-        data = layer.data[0] if layer.multiscale else layer.data  # full resolution
+        data = layer_volume(layer)
         key = (id(data), layer.name)
         if key != self._engine_key:
             self._engine, self._engine_key = None, key

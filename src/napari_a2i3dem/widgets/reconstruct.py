@@ -55,9 +55,10 @@ from ..core.reconstruction import (
 from ..core.stores import check_output_path, check_output_size, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
+from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits
 from ._section import Section
-from ._shared import OUTPUT_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
+from ._shared import OUTPUT_ROLE, ROLE_KEY, plugin_state, settle_heap
 from ._tasks import named_task
 
 MEMORY_TARGET = "in memory"
@@ -298,10 +299,8 @@ class ReconstructWidget(QWidget):
 
     # ----------------------------------------------------------------------------- inputs
     def _image_layers(self) -> list[Image]:
-        ours = {self.output_layer, self.cubic_layer, self.confidence_layer}
-        return [layer for layer in self.viewer.layers
-                if isinstance(layer, Image) and layer.ndim == 3 and layer not in ours
-                and not layer.multiscale and not layer.rgb and not is_helper(layer)]
+        return stack_layers(self.viewer.layers,
+                            exclude=(self.output_layer, self.cubic_layer, self.confidence_layer))
 
     def _refresh_layers(self, *_args) -> None:
         current = self.layer_combo.currentText()
@@ -376,14 +375,9 @@ class ReconstructWidget(QWidget):
 
     def spacing_for(self, name: str) -> tuple[float, float, float] | None:
         """The Load widget's spacing for its stack, else the layer's own (z, y, x) scale."""
-        stack = self.state.stack
-        if stack is not None and stack.layer_name == name:
-            return tuple(stack.spacing)
-        if name in self.viewer.layers:
-            scale = tuple(float(s) for s in self.viewer.layers[name].scale[-3:])
-            if len(scale) == 3:
-                return scale
-        return None
+        if name not in self.viewer.layers:
+            return None
+        return layer_spacing(self.viewer.layers[name], self.state.stack)
 
     def _on_layer_changed(self, name: str) -> None:
         spacing = self.spacing_for(name) if name else None
@@ -468,7 +462,7 @@ class ReconstructWidget(QWidget):
         if not name or name not in self.viewer.layers:
             raise InputError("choose a 3-D image layer as the stack")
         layer = self.viewer.layers[name]
-        stack = layer.data
+        stack = layer_volume(layer)
         validate_volume(stack, name=f"layer '{name}'", check_values=False)
         model_text = self.model_edit.text().strip()
         if not model_text:

@@ -53,8 +53,9 @@ from ..core.training_events import (
     ValidationResult,
 )
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
+from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits
-from ._shared import HELPER_ROLE, ROLE_KEY, is_helper, plugin_state, settle_heap
+from ._shared import HELPER_ROLE, ROLE_KEY, plugin_state, settle_heap
 from ._tasks import named_task
 from ._train_runner import TrainingRun
 from ._training_plot import TrainingPlot
@@ -236,10 +237,7 @@ class TrainWidget(QWidget):
 
     # ------------------------------------------------------------------------ layer choice
     def _image_layers(self) -> list:
-        from napari.layers import Image
-
-        return [layer for layer in self.viewer.layers
-                if isinstance(layer, Image) and not is_helper(layer)]
+        return stack_layers(self.viewer.layers)
 
     def _refresh_layers(self, *_args) -> None:
         current = self.layer_combo.currentText()
@@ -266,13 +264,8 @@ class TrainWidget(QWidget):
 
     def _spacing_for(self, name: str) -> tuple[float, float, float] | None:
         """The Load widget's spacing for its stack, else the layer's own scale (if 3-D)."""
-        stack = self.state.stack
-        if stack is not None and stack.layer_name == name:
-            return tuple(stack.spacing)
         layer = next((lyr for lyr in self.viewer.layers if lyr.name == name), None)
-        if layer is None or len(layer.scale) != 3:
-            return None
-        return tuple(float(s) for s in layer.scale)
+        return None if layer is None else layer_spacing(layer, self.state.stack)
 
     def _on_layer_changed(self, name: str) -> None:
         spacing = self._spacing_for(name) if name else None
@@ -346,7 +339,7 @@ class TrainWidget(QWidget):
         layer = self.viewer.layers[name]
         if getattr(layer, "rgb", False):
             raise InputError(f"layer '{name}' is RGB; convert it to a single grey channel")
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        data = layer_volume(layer)
         validate_volume(data, name=f"layer '{name}'")
         ratio = validate_ratio(self.ratio_spin.value())
         spacing = self._spacing_for(name)
