@@ -509,3 +509,21 @@ def test_resolve_spacing_rejects_ratio_below_one_and_bad_values(tmp_path):
         resolve_spacing(loaded, ratio=0.5)
     with pytest.raises(InputError, match="positive"):
         resolve_spacing(loaded, spacing=(0.0, 15.0, 15.0))
+
+
+@pytest.mark.parametrize("depth", [0.0, -30.0, "abc"])
+def test_unusual_imagej_z_spacing_is_said_and_keeps_the_lateral_size(tmp_path, depth):
+    """A zero or non-numeric ImageJ z spacing keeps the file's lateral pixel size (the axial one
+    is unknown); a negative one (reverse-numbered sections) is used by its size, with a note."""
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, np.zeros((4, 8, 8), np.uint8), imagej=True,
+                     resolution=(1 / 5.0, 1 / 5.0), metadata={"spacing": depth, "unit": "nm"})
+    loaded = read_stack(path)
+    notes = " ".join(loaded.notes)
+    if depth == -30.0:
+        assert loaded.spacing == pytest.approx((30.0, 5.0, 5.0))
+        assert "negative" in notes and "30" in notes
+    else:
+        assert loaded.spacing is None
+        assert loaded.lateral_spacing == pytest.approx((5.0, 5.0))
+        assert "unusable" in notes

@@ -136,7 +136,18 @@ def test_stack_with_nan_keeps_its_spacing_and_gets_a_warning(make_napari_viewer,
     viewer = make_napari_viewer()
     (layer,) = viewer.open(path, plugin=PLUGIN)
     np.testing.assert_allclose(layer.scale, (30.0, 10.0, 10.0))
-    assert "NaN" in notes[0]
+    assert "NaN" in notes[0] and "will refuse it" in notes[0]
+
+
+def test_stack_with_tiny_planes_is_opened_with_what_is_wrong(make_napari_viewer, tmp_path,
+                                                             notes):
+    """Not NaN, so nothing to 'replace': the warning says what is wrong and what follows."""
+    path = write_stack(tmp_path / "thin.tif", np.zeros((4, 4, 32), np.uint8), (30.0, 10.0, 10.0))
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(path, plugin=PLUGIN)
+    assert layer.data.shape == (4, 4, 32)
+    assert "too small (4 x 32)" in notes[0] and "replace" not in notes[0]
+    assert "opened for viewing" in notes[0]
 
 
 def test_file_without_spacing_opens_and_says_so(make_napari_viewer, tmp_path, notes):

@@ -98,8 +98,44 @@ def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stack_file, tmp_path,
     assert main(["train", str(stack_file), "--steps", "10", "--out", str(out), *FAST]) == 130
     err = capsys.readouterr().err
     ckpt = tmp_path / "m.ckpt.pt"
-    assert f"interrupted at step 2; resume with --resume {ckpt}" in err
+    assert (f"interrupted at step 2; the checkpoint holds step 2; resume with --resume {ckpt}"
+            in err)
     assert torch.load(ckpt, weights_only=True)["step"] == 2
+
+
+def test_a_second_ctrl_c_waits_for_the_checkpoint(stack_file, tmp_path, capsys, monkeypatch):
+    """Ctrl-C, then Ctrl-C again while the emergency checkpoint is written: the save completes
+    and the message names the step the file really holds."""
+    import os
+    import signal
+
+    from napari_a2i3dem.core import training
+    from napari_a2i3dem.core.training import Trainer
+
+    original_step, original_save = Trainer._train_step, training.save_checkpoint
+    calls = {"steps": 0, "saves": 0}
+
+    def interrupted(self, *args, **kwargs):
+        calls["steps"] += 1
+        if calls["steps"] == 4:
+            raise KeyboardInterrupt
+        return original_step(self, *args, **kwargs)
+
+    def impatient_save(path, state):
+        if calls["steps"] == 4:                  # the emergency save after the first Ctrl-C
+            calls["saves"] += 1
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, mid-save
+        return original_save(path, state)
+
+    monkeypatch.setattr(Trainer, "_train_step", interrupted)
+    monkeypatch.setattr(training, "save_checkpoint", impatient_save)
+    out = tmp_path / "m.pt"
+    assert main(["train", str(stack_file), "--steps", "10", "--out", str(out), *FAST]) == 130
+    err = capsys.readouterr().err
+    ckpt = tmp_path / "m.ckpt.pt"
+    assert calls["saves"] == 1
+    assert torch.load(ckpt, weights_only=True)["step"] == 3
+    assert "interrupted at step 3; the checkpoint holds step 3" in err
 
 
 def test_profile_option_and_default(stack_file, tmp_path, capsys):

@@ -80,8 +80,10 @@ def layer_data(loaded: LoadedStack) -> LayerData:
     except InputError as exc:
         if loaded.is_rgb or len(loaded.shape) != 3:
             return _ordinary_layer(loaded, kwargs, exc)
-        # a 3-D stack with NaN/inf: open it with its spacing, but say the tools will refuse it
-        show_warning(f"A2I-3DEM: {exc}; replace them before training or reconstructing.")
+        # a 3-D stack the tools cannot use as it is (NaN/inf, bool, tiny planes): open it with
+        # its spacing, and say what is wrong and that the tools will refuse it
+        show_warning(f"A2I-3DEM: {exc}. It is opened for viewing; training and reconstruction "
+                     "will refuse it until that is fixed.")
     if loaded.spacing is not None:
         kwargs["scale"] = loaded.spacing
         if loaded.ratio is None:

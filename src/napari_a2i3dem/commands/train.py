@@ -176,9 +176,10 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
         ckpt = trainer.checkpoint_path
-        if trainer.step > 0 and ckpt is not None and ckpt.exists():
-            print(f"a2i3dem train: interrupted at step {trainer.step}; resume with "
-                  f"--resume {ckpt}", file=sys.stderr)
+        if trainer.checkpoint_step > 0 and ckpt is not None and ckpt.exists():
+            print(f"a2i3dem train: interrupted at step {trainer.step}; the checkpoint holds "
+                  f"step {trainer.checkpoint_step}; resume with --resume {ckpt}",
+                  file=sys.stderr)
             return 130
         raise
     finally:

@@ -370,9 +370,11 @@ def read_spacing(tif: tifffile.TiffFile) -> tuple[Spacing | None, tuple[float, f
     notes: list[str] = []
     page = tif.pages.first
     if tif.is_imagej and tif.imagej_metadata is not None:
-        found = _imagej_spacing(tif.imagej_metadata, page, notes)
+        found, lateral = _imagej_spacing(tif.imagej_metadata, page, notes)
         if found is not None:
             return found, (found[1], found[2]), "imagej", tuple(notes)
+        if lateral is not None:
+            return None, lateral, "imagej", tuple(notes)
     if tif.is_ome and tif.ome_metadata:
         spacing, lateral = _ome_spacing(tif.ome_metadata, notes)
         if spacing is not None or lateral is not None:
@@ -401,31 +403,44 @@ def _resolution_spacing(page, code: int, per_unit_nm: float) -> float | None:
     return denominator / numerator * per_unit_nm
 
 
-def _imagej_spacing(meta: dict, page, notes: list[str]) -> Spacing | None:
+def _imagej_spacing(meta: dict, page, notes: list[str],
+                    ) -> tuple[Spacing | None, tuple[float, float] | None]:
+    """(spacing, lateral) from an ImageJ header: the lateral size is kept when only the z
+    spacing is unusable (zero, not a number)."""
     unit = meta.get("unit")
     x_nm = nm_per_unit(unit)
     if x_nm is None:
         if unit not in (None, "") and str(unit).strip().lower() not in ("pixel", "pixels"):
             notes.append(f"unknown length unit {unit!r} in the ImageJ header")
-        return None
+        return None, None
     y_nm = nm_per_unit(meta.get("yunit", unit)) or x_nm
     z_nm = nm_per_unit(meta.get("zunit", unit)) or x_nm
     x = _resolution_spacing(page, 282, x_nm)
     y = _resolution_spacing(page, 283, y_nm)
     if x is None or y is None:
         notes.append("the ImageJ header names a unit but the file has no X/YResolution")
-        return None
+        return None, None
     depth = meta.get("spacing")
     if depth is None:
         notes.append(f"the ImageJ header has no 'spacing' entry; z spacing taken as 1 {unit}, "
                      "as ImageJ does")
         depth = 1.0
     try:
-        z = abs(float(depth)) * z_nm
-        return validate_spacing((z, y, x))
+        depth = float(depth)
+    except (TypeError, ValueError):
+        depth = math.nan
+    if not math.isfinite(depth) or depth == 0:
+        notes.append(f"the ImageJ z spacing {meta.get('spacing')!r} is unusable; the axial "
+                     "spacing is unknown (the lateral pixel size is kept)")
+        return None, (y, x)
+    if depth < 0:
+        notes.append(f"the ImageJ z spacing is negative ({depth:g} {unit}: the sections are "
+                     f"numbered in reverse); its size {-depth:g} {unit} is used")
+    try:
+        return validate_spacing((abs(depth) * z_nm, y, x)), (y, x)
     except (TypeError, ValueError):
         notes.append(f"invalid ImageJ spacing {depth!r}")
-        return None
+        return None, (y, x)
 
 
 def _ome_spacing(xml: str, notes: list[str]) -> tuple[Spacing | None, tuple[float, float] | None]:

@@ -246,6 +246,26 @@ def out_of_memory_advice(config: TrainConfig, device: torch.device) -> str:
             f"batch size {config.batch_size} and patch size {config.patch_size}; {hint}")
 
 
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back while the block runs, then deliver it: a second Ctrl-C during
+    the emergency checkpoint must not leave the previous, older checkpoint as the last word.
+    Outside the main thread (a widget's worker) signals are the main thread's; nothing to do."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal
+
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return True
@@ -298,6 +318,7 @@ class Trainer:
         self._running.set()
         self.model: torch.nn.Module | None = None
         self.step = 0
+        self.checkpoint_step = 0       # the step the checkpoint file holds (0: none saved)
 
     # ----------------------------------------------------------------------------- set-up
     def _init_fresh(self, ratio, spacing, degradation, config) -> None:
@@ -518,7 +539,8 @@ class Trainer:
                     yield CheckpointSaved(step=step, path=path)
         except BaseException as exc:
             if step > 0 and self.checkpoint_path is not None:
-                with contextlib.suppress(Exception):  # the original error matters more
+                # the original error matters more; a second Ctrl-C waits for this save
+                with contextlib.suppress(Exception), interrupts_deferred():
                     self._save_checkpoint(step, **context())
             if _is_out_of_memory(exc):
                 if device.type == "cuda":
@@ -637,7 +659,9 @@ class Trainer:
         }
 
     def _save_checkpoint(self, step, **context) -> Path:
-        return save_checkpoint(self.checkpoint_path, self._checkpoint_state(step, **context))
+        path = save_checkpoint(self.checkpoint_path, self._checkpoint_state(step, **context))
+        self.checkpoint_step = step
+        return path
 
     def _restore(self, state, model, optimizer, scheduler, scaler) -> tuple[int, float]:
         model.load_state_dict(state["model"])
