@@ -50,3 +50,46 @@ def test_an_output_that_contains_the_input_is_refused(tmp_path):
     with pytest.raises(InputError, match="contains the input"):
         check_output_path(container, protect=(source,))
     assert source.exists()
+
+
+def test_stream_into_commits_complete_outputs_and_discards_on_any_stop(tmp_path):
+    """The one write -> commit / discard loop of the CLI and the widget (core.jobs)."""
+    import shutil
+    from types import SimpleNamespace as Piece
+
+    from napari_a2i3dem.core.io import read_stack
+    from napari_a2i3dem.core.jobs import stream_into
+
+    shape, spacing = (6, 8, 10), (10.0, 10.0, 10.0)
+
+    def pieces(stop_after=None):
+        early = np.full((6, 4, 5), 7, np.uint8)
+        yield Piece(rows=slice(0, 4), data=early, cols=slice(0, 5), final=False,
+                    confidence=None)
+        for k, rows in enumerate((slice(0, 4), slice(4, 8))):
+            if stop_after == k:
+                raise KeyboardInterrupt
+            yield Piece(rows=rows, data=np.full((6, 4, 10), k + 1, np.uint8), final=True,
+                        cols=slice(None), confidence=np.full((6, 4, 10), 0.5, np.float32))
+
+    target = open_target(tmp_path / "iso.tif", shape, np.uint8, spacing)
+    conf = open_target(tmp_path / "conf.zarr", shape, np.float32, spacing)
+    seen = list(stream_into(target, pieces(), confidence=conf))
+    assert [p.final for p in seen] == [False, True, True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["conf.zarr", "iso.tif"]
+    written = read_stack(tmp_path / "iso.tif").data
+    assert (np.asarray(written)[:, :4] == 1).all() and (np.asarray(written)[:, 4:] == 2).all()
+
+    for name in ("iso.tif", "conf.zarr"):
+        shutil.rmtree(tmp_path / name) if name.endswith(".zarr") else (tmp_path / name).unlink()
+    target = open_target(tmp_path / "iso.tif", shape, np.uint8, spacing)
+    conf = open_target(tmp_path / "conf.zarr", shape, np.float32, spacing)
+    with pytest.raises(KeyboardInterrupt):
+        list(stream_into(target, pieces(stop_after=1), confidence=conf))
+    assert not list(tmp_path.iterdir())
+
+    target = open_target(tmp_path / "iso.tif", shape, np.uint8, spacing)
+    written = stream_into(target, pieces())
+    next(written)
+    written.close()                      # the consumer stopped (a closed napari worker)
+    assert not list(tmp_path.iterdir())

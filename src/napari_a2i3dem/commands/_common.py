@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from ..core.acquisition import PROFILE_KINDS, SliceProfile
 from ..core.calibration import DegradationEstimate, training_degradation
@@ -84,18 +83,3 @@ def degradation_from_args(args: argparse.Namespace, stack, ratio: float
     """The calibrated degradation with the command line's overrides, and the estimate."""
     return training_degradation(stack, ratio, profile=chosen_profile(args),
                                 artefacts=tuple(args.artefacts), seed=getattr(args, "seed", 0))
-
-
-def open_stack(path: Path):
-    """A TIFF or OME-Zarr stack as a :class:`~napari_a2i3dem.core.io.LoadedStack` (checked to be
-    a single-channel 3-D volume): what every command reads."""
-    from ..core.io import LoadedStack, read_stack
-    from ..core.stores import ZARR_SUFFIXES, read_zarr_stack
-
-    if Path(path).suffix.lower() in ZARR_SUFFIXES:
-        data, spacing = read_zarr_stack(path)
-        loaded = LoadedStack(data=data, spacing=None if spacing is None else tuple(spacing),
-                             path=Path(path), spacing_source="ome" if spacing else "none")
-    else:
-        loaded = read_stack(path)
-    return loaded.require_volume()

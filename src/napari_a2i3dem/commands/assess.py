@@ -58,7 +58,7 @@ def format_report(result: StackResolution, unit: str = "nm") -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.io import resolve_spacing
-    from ._common import open_stack
+    from ..core.jobs import open_stack
 
     if not 0 < args.cone <= 90:
         raise InputError(f"--cone must be in (0, 90] degrees, got {args.cone}")

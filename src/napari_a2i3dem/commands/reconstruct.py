@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
+from ..core.jobs import open_stack, stream_into
 from ..core.normalization import IntensityScale
 from ..core.reconstruction import (
     FUSIONS,
@@ -25,7 +26,7 @@ from ..core.reconstruction import (
     resolve_ratio,
 )
 from ..core.stores import check_output_path, open_target
-from ._common import open_stack, positive_int, ratio_arg
+from ._common import positive_int, ratio_arg
 
 
 def register(subparsers) -> None:
@@ -89,26 +90,16 @@ def run(args) -> int:
     conf_target = (None if conf_path is None
                    else open_target(conf_path, shape, "float32", iso, protect=(args.stack,)))
     started = time.perf_counter()
-    try:
-        with tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {postfix}",
-                  file=sys.stderr) as bar:
-            def show(progress) -> None:
-                bar.n = round(100.0 * progress.fraction, 1)
-                bar.set_postfix_str(progress.describe(), refresh=False)
-                bar.refresh()
+    with tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {postfix}",
+              file=sys.stderr) as bar:
+        def show(progress) -> None:
+            bar.n = round(100.0 * progress.fraction, 1)
+            bar.set_postfix_str(progress.describe(), refresh=False)
+            bar.refresh()
 
-            for piece in _pieces(stack, loaded, ratio, settings, args, show):
-                target.write(piece.rows, piece.data)
-                if conf_target is not None and piece.confidence is not None:
-                    conf_target.write(piece.rows, piece.confidence)
-        target.commit()
-        if conf_target is not None:
-            conf_target.commit()
-    except BaseException:
-        target.discard()
-        if conf_target is not None:
-            conf_target.discard()
-        raise
+        for _piece in stream_into(target, _pieces(stack, loaded, ratio, settings, args, show),
+                                  confidence=conf_target):
+            pass
     elapsed = time.perf_counter() - started
     voxels = shape[0] * shape[1] * shape[2]
     print(f"wrote {out} in {elapsed:.1f} s ({voxels / max(elapsed, 1e-9) / 1e6:.2f} Mvoxel/s)",

@@ -44,6 +44,7 @@ from qtpy.QtWidgets import (
 
 from ..core.devices import available_devices, torch_threads
 from ..core.errors import A2IError, Cancelled, InputError
+from ..core.jobs import stream_into
 from ..core.reconstruction import (
     FUSIONS,
     cubic_upsample_stack,
@@ -52,7 +53,7 @@ from ..core.reconstruction import (
     reconstruct,
     reconstruct_xz_plane,
 )
-from ..core.stores import check_output_path, check_output_size, open_target
+from ..core.stores import check_output_path, open_target
 from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ..layers import layer_spacing, layer_volume, stack_layers
@@ -789,29 +790,31 @@ def _reconstruction_job(request: dict, progress_box):
     yield ("cubic", _cubic_reference(stack, ratio), iso)
     target = open_target(request["path"], shape, stack.dtype, iso,
                          protect=request.get("protect", ()))
-    if request["confidence"]:
-        check_output_size(None, shape, np.float32)
-    confidence = np.zeros(shape, np.float32) if request["confidence"] else None
     early = request["path"] is None  # provisional columns only into memory, never to files
     try:
-        yield ("target", target.array, confidence, iso, ratio)
-        with torch_threads(request["threads"]):
-            for piece in reconstruct(stack, loaded.model, ratio, cancel=request["cancel"],
-                                     confidence=confidence is not None,
-                                     on_progress=progress_box.report_progress,
-                                     piece_rows=request["piece_rows"], provisional=early,
-                                     **request["settings"]):
-                if piece.final:
-                    target.write(piece.rows, piece.data)
-                    if confidence is not None and piece.confidence is not None:
-                        confidence[:, piece.rows] = piece.confidence
-                else:
-                    target.array[:, piece.rows, piece.cols] = piece.data
-                yield ("piece", piece.rows, piece.final)
-        return target.commit()
+        confidence = (open_target(None, shape, np.float32, iso) if request["confidence"]
+                      else None)
+        yield ("target", target.array, None if confidence is None else confidence.array, iso,
+               ratio)
     except BaseException:
         target.discard()
         raise
+    with torch_threads(request["threads"]):
+        pieces = reconstruct(stack, loaded.model, ratio, cancel=request["cancel"],
+                             confidence=confidence is not None,
+                             on_progress=progress_box.report_progress,
+                             piece_rows=request["piece_rows"], provisional=early,
+                             **request["settings"])
+        written = stream_into(target, pieces, confidence=confidence)
+        try:
+            while True:
+                try:
+                    piece = next(written)
+                except StopIteration as done:
+                    return done.value
+                yield ("piece", piece.rows, piece.final)
+        finally:
+            written.close()  # a worker closed mid-run: the partial output is discarded
 
 
 def _name_overlay_visible(layer) -> bool:

@@ -1,0 +1,61 @@
+"""Use cases shared by the command line and the widgets: each decision is made here once.
+
+* :func:`open_stack` - read any supported input (TIFF, OME-Zarr) as a checked 3-D volume;
+* :func:`stream_into` - write a reconstruction's pieces into its output target(s), make them
+  final when complete, and leave nothing behind on any error or cancel.
+
+The geometry (ρ from the stack, the model, or an override, with one warning) is decided by
+:func:`~.reconstruction.resolve_ratio`; a layer's spacing in napari by
+:func:`napari_a2i3dem.layers.layer_spacing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any
+
+from .io import LoadedStack, read_stack
+from .stores import ZARR_SUFFIXES, OutputTarget, read_zarr_stack
+
+
+def open_stack(path: str | Path) -> LoadedStack:
+    """A TIFF or OME-Zarr stack, checked to be a single-channel 3-D volume."""
+    path = Path(path)
+    if path.suffix.lower() in ZARR_SUFFIXES:
+        data, spacing = read_zarr_stack(path)
+        loaded = LoadedStack(data=data, spacing=None if spacing is None else tuple(spacing),
+                             path=path, spacing_source="ome" if spacing else "none")
+    else:
+        loaded = read_stack(path)
+    return loaded.require_volume()
+
+
+def stream_into(target: OutputTarget, pieces: Iterable[Any], *,
+                confidence: OutputTarget | None = None) -> Generator[Any, None, Any]:
+    """Write each reconstruction piece into ``target`` (and its confidence into
+    ``confidence``), yielding it once written; commit both when the pieces are exhausted and
+    return the target's committed result. Any error, cancel or interrupt discards both: the
+    destinations are left as they were.
+
+    Final pieces go through ``target.write``; provisional ones (early columns, shown before
+    their rows are final) go only into the target's array, which a later final piece overwrites.
+    """
+    try:
+        for piece in pieces:
+            if piece.final:
+                target.write(piece.rows, piece.data)
+                if confidence is not None and piece.confidence is not None:
+                    confidence.write(piece.rows, piece.confidence)
+            else:
+                target.array[:, piece.rows, piece.cols] = piece.data
+            yield piece
+        result = target.commit()
+        if confidence is not None:
+            confidence.commit()
+        return result
+    except BaseException:
+        target.discard()
+        if confidence is not None:
+            confidence.discard()
+        raise
