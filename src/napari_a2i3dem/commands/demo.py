@@ -14,12 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.choices import PRESET_NAMES
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
 from ..core.training_events import StepProgress, TrainingEvent, TrainingFinished, ValidationResult
 from ._common import positive_int
 
-PRESET_NAMES = ("tiny", "small", "base")
 DEFAULT_STEPS = 300
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.checkpoint import checkpoint_path_for
+from ..core.choices import PIXEL_LOSSES, PRESET_NAMES
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
 from ..core.io import read_stack, resolve_spacing
@@ -40,8 +41,6 @@ from ._common import (
     ratio_arg,
 )
 
-PRESET_NAMES = ("tiny", "small", "base")
-
 
 def register(subparsers) -> None:
     defaults = TrainConfig()
@@ -67,7 +66,7 @@ def register(subparsers) -> None:
                    help="peak learning rate after warm-up (default by preset: "
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
                         + ")")
-    p.add_argument("--pixel-loss", choices=("rmse", "l1"), default=defaults.pixel_loss,
+    p.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default=defaults.pixel_loss,
                    help="pixel term of the loss, added to 0.01 x PDL: rmse (default; learns "
                         "where the sections fall) or the paper's l1")
     add_degradation_arguments(p)

@@ -32,6 +32,7 @@ from .. import __version__
 from .acquisition import upsample_axis
 from .allocator import release_memory, tune_allocator
 from .checkpoint import checkpoint_path_for, load_checkpoint, save_checkpoint
+from .choices import PIXEL_LOSSES
 from .devices import autocast, autocast_dtype, select_device, torch_threads
 from .errors import A2IError, InputError
 from .lr_schedule import WarmupCosine, default_warmup_steps
@@ -150,7 +151,7 @@ class TrainConfig:
             raise InputError(f"warm-up steps must be >= 0, got {self.warmup_steps}")
         if not 0 <= self.min_lr_fraction <= 1:
             raise InputError(f"min_lr_fraction must lie in [0, 1], got {self.min_lr_fraction}")
-        if self.pixel_loss not in ("rmse", "l1"):
+        if self.pixel_loss not in PIXEL_LOSSES:
             raise InputError(f"pixel loss must be 'rmse' or 'l1', got {self.pixel_loss!r}")
         if not self.grad_clip > 0:
             raise InputError(f"gradient clipping norm must be > 0, got {self.grad_clip}")

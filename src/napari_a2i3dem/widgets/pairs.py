@@ -28,11 +28,12 @@ from qtpy.QtWidgets import (
 )
 from superqt import QLabeledDoubleRangeSlider
 
-from ..core.acquisition import SliceProfile
+from ..core.acquisition import PROFILE_KINDS, SliceProfile
 from ..core.calibration import DegradationEstimate, draw_estimate, estimate_degradation
 from ..core.degradations import (
     ARTEFACT_NAMES,
     ARTEFACT_UNITS,
+    NOISE_KINDS,
     Artefact,
     DegradationConfig,
     NoiseSettings,
@@ -220,7 +221,8 @@ class TrainingPairsWidget(QWidget):
         self.patch.setToolTip("size of the previewed xy patch (pixels)")
         form.addRow("Patch size", self.patch)
         self.profile_kind = QComboBox()
-        self.profile_kind.addItems(["box", "gaussian", "none"])
+        # a custom kernel has no control here: it comes from a file (the CLI, a calibration)
+        self.profile_kind.addItems([k for k in PROFILE_KINDS if k != "custom"])
         self.profile_kind.setCurrentText(defaults.profile.kind)
         self.profile_kind.setToolTip("how a section integrates along z: box (thick cut), "
                                      "gaussian (beam / focus), none (a thin sample)")
@@ -266,7 +268,7 @@ class TrainingPairsWidget(QWidget):
         noise_box = QGroupBox("Noise (on acquired sections)")
         noise_form = QFormLayout(noise_box)
         self.noise_kind = QComboBox()
-        self.noise_kind.addItems(["poisson_gaussian", "gaussian", "none"])
+        self.noise_kind.addItems(list(NOISE_KINDS))
         self.noise_kind.setCurrentText(defaults.noise.kind)
         self.noise_kind.setToolTip("noise added to the synthetic sections (set by calibration)")
         noise_form.addRow("Kind", self.noise_kind)

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..choices import PIXEL_LOSSES
+
 
 def _unit(kernel: torch.Tensor) -> torch.Tensor:
     """Zero-mean, unit-L2-norm kernel, so that every channel has a comparable scale."""
@@ -107,9 +109,6 @@ def projected_distribution_loss(pred: torch.Tensor, target: torch.Tensor,
         total = total + sorted_wasserstein(fp, ft) * fp.shape[1]
         count += fp.shape[1]
     return total / count
-
-
-PIXEL_LOSSES = ("rmse", "l1")
 
 
 class A2ILoss(nn.Module):
