@@ -10,4 +10,5 @@ fi
 bash scripts/setup_env.sh
 . .venv/bin/activate
 ruff check src tests benchmarks
+lint-imports   # the contracts in pyproject.toml: a headless core under both front-ends
 python -m pytest -q "$@"
