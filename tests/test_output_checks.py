@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,4 +78,65 @@ def test_a_full_disk_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch
     monkeypatch.setattr(stores.os, "posix_fallocate", full)
     with pytest.raises(InputError, match="not enough free disk space"):
         open_target(tmp_path / "iso.tif", (12, 40, 50), np.uint8, (10.0, 10.0, 10.0))
+    assert not list(tmp_path.iterdir())
+
+
+def _refuse_files(monkeypatch, folder):
+    """Make ``folder`` behave read-only for temporary files and folders (root ignores modes)."""
+    import tempfile
+
+    real_mkstemp, real_mkdtemp = tempfile.mkstemp, tempfile.mkdtemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def mkdtemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).resolve() == folder.resolve():
+            raise PermissionError(13, "Permission denied")
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".zarr"])
+def test_an_unwritable_output_folder_is_one_line(tmp_path, monkeypatch, suffix):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _refuse_files(monkeypatch, locked)
+    with pytest.raises(InputError, match=r"cannot write .*locked.*Permission denied"):
+        open_target(locked / f"iso{suffix}", (4, 8, 8), np.uint8, (10.0, 10.0, 10.0))
+    assert not list(locked.iterdir())
+
+
+def test_assess_json_into_an_unwritable_folder_is_one_line(tmp_path, monkeypatch, capsys):
+    stack = write_stack(tmp_path / "iso.tif", np.random.default_rng(0).integers(
+        0, 255, (24, 48, 48), dtype=np.uint8), (10.0, 10.0, 10.0))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _refuse_files(monkeypatch, locked)
+    code = main(["assess", str(stack), "--json", str(locked / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "cannot write" in err and "Permission denied" in err
+
+
+def test_a_write_failing_during_the_run_is_one_line_and_leaves_nothing(tmp_path):
+    """A full disk while a zarr output is written (an OSError from the store)."""
+    from types import SimpleNamespace
+
+    from napari_a2i3dem.core.jobs import stream_into
+
+    target = open_target(tmp_path / "iso.zarr", (4, 8, 8), np.uint8, (10.0, 10.0, 10.0))
+
+    def full(rows, data):
+        raise OSError(28, "No space left on device")
+
+    target.write = full
+    piece = SimpleNamespace(rows=slice(0, 8), data=np.zeros((4, 8, 8), np.uint8), final=True,
+                            confidence=None, cols=slice(None))
+    with pytest.raises(InputError, match=r"cannot write .*iso\.zarr: No space left"):
+        list(stream_into(target, [piece]))
     assert not list(tmp_path.iterdir())

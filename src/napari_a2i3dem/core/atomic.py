@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import InputError
+
 
 def _read_umask() -> int:
     mask = os.umask(0)
@@ -25,21 +27,37 @@ def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
 
     The partial file is removed on any error or interruption, so ``path`` is either its old
     self or the complete new file, never half-written. The new file gets the usual mode (umask),
-    not ``mkstemp``'s 0600.
+    not ``mkstemp``'s 0600. A folder that cannot be written (read-only, full, missing rights) is
+    one :class:`InputError` naming it, raised before the block runs or when the file is made
+    final.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise unwritable(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)
         with open(tmp, "wb") as handle:  # a named handle: writers such as tifffile want one
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise unwritable(path, exc) from exc
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise unwritable(path, exc) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def unwritable(path: Path, exc: OSError) -> InputError:
+    """The one-line error for an output that cannot be written."""
+    return InputError(f"cannot write {path}: {exc.strerror or exc}")

@@ -11,10 +11,12 @@ The geometry (ρ from the stack, the model, or an override, with one warning) is
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+import contextlib
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .atomic import unwritable
 from .io import LoadedStack, read_stack
 from .stores import ZARR_SUFFIXES, OutputTarget, read_zarr_stack
 
@@ -43,19 +45,31 @@ def stream_into(target: OutputTarget, pieces: Iterable[Any], *,
     """
     try:
         for piece in pieces:
-            if piece.final:
-                target.write(piece.rows, piece.data)
-                if confidence is not None and piece.confidence is not None:
-                    confidence.write(piece.rows, piece.confidence)
-            else:
-                target.array[:, piece.rows, piece.cols] = piece.data
+            with _output_errors(target):
+                if piece.final:
+                    target.write(piece.rows, piece.data)
+                    if confidence is not None and piece.confidence is not None:
+                        confidence.write(piece.rows, piece.confidence)
+                else:
+                    target.array[:, piece.rows, piece.cols] = piece.data
             yield piece
-        result = target.commit()
-        if confidence is not None:
-            confidence.commit()
+        with _output_errors(target):
+            result = target.commit()
+            if confidence is not None:
+                confidence.commit()
         return result
     except BaseException:
         target.discard()
         if confidence is not None:
             confidence.discard()
         raise
+
+
+@contextlib.contextmanager
+def _output_errors(target: OutputTarget) -> Iterator[None]:
+    """An OS error while writing or committing the output (a full disk, a folder made
+    read-only meanwhile) is one line naming the output; errors reading the input are not."""
+    try:
+        yield
+    except OSError as exc:
+        raise unwritable(target.path or Path("the output"), exc) from exc

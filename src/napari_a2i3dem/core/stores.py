@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import unwritable
 from .errors import InputError, StackReadError
 
 ZARR_SUFFIXES = (".zarr",)
@@ -269,9 +270,12 @@ def open_target(path: str | Path | None, shape, dtype, spacing, *, protect=()) -
         return MemoryTarget(shape, dtype)
     path = check_output_path(path, protect)
     check_output_size(path, shape, dtype)
-    if path.suffix.lower() in ZARR_SUFFIXES:
-        return ZarrTarget(path, shape, dtype, spacing)
-    return TiffTarget(path, shape, dtype, spacing, protect=protect)
+    try:
+        if path.suffix.lower() in ZARR_SUFFIXES:
+            return ZarrTarget(path, shape, dtype, spacing)
+        return TiffTarget(path, shape, dtype, spacing, protect=protect)
+    except OSError as exc:  # a read-only or full folder: one line naming it, nothing left
+        raise unwritable(path, exc) from exc
 
 
 def read_zarr_stack(path: str | Path):
