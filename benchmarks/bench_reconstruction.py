@@ -102,7 +102,20 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="two small cases per series")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--depth-sweep", action="store_true",
+                        help="only the engine's peak memory against output depth (100, 400, "
+                             "1000 planes of 512 x 512; identity network, tile 64)")
     args = parser.parse_args(argv)
+    if args.depth_sweep:
+        sweep = [run_case((depth_in, 512, 512), args.threads, "identity", TILE, OVERLAP)
+                 for depth_in in (34, 134, 334)]
+        for case in sweep:
+            print(json.dumps(case), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({"settings": {"ratio": RATIO, "tile": TILE,
+                                                          "overlap": OVERLAP, "batch": BATCH},
+                                             "depth_sweep": sweep}, indent=2))
+        return 0
     rows = (96, 192, 384) if not args.quick else (96, 192)
     depths = (8, 16, 32) if not args.quick else (8, 16)
     results = {"settings": {"ratio": RATIO, "tile": TILE, "overlap": OVERLAP, "batch": BATCH,

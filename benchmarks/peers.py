@@ -34,6 +34,7 @@ section of ``docs/benchmarks.md`` between ``<!-- peers:start -->`` and ``<!-- pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -77,14 +78,21 @@ class Method:
     title: str
     runner: str | None = None
     env: str | None = None            # None: the project's own interpreter
+    # where its output grid puts section k, in fine planes past ratio * k (None: fit it)
+    grid_offset: Callable[[float], float] | None = None
 
 
 METHODS = {
     "cubic": Method("cubic", "cubic"),
     "linear": Method("linear", "linear"),
-    "a2i3dem": Method("a2i3dem", "A2I-3DEM", "run_a2i3dem.py"),
-    "eclare": Method("eclare", "ECLARE", "run_eclare.py", "eclare"),
-    "csbdeep": Method("csbdeep", "CSBDeep IsotropicCARE", "run_csbdeep.py", "csbdeep"),
+    "a2i3dem": Method("a2i3dem", "A2I-3DEM", "run_a2i3dem.py", grid_offset=lambda r: 0.0),
+    # ECLARE resizes with a cell-centred ("same field of view") grid: section k at
+    # ratio * k + (ratio - 1) / 2
+    "eclare": Method("eclare", "ECLARE", "run_eclare.py", "eclare",
+                     grid_offset=lambda r: (r - 1) / 2),
+    # run_csbdeep.py chooses predict's zoom factor so that section k lands on ratio * k
+    "csbdeep": Method("csbdeep", "CSBDeep IsotropicCARE", "run_csbdeep.py", "csbdeep",
+                      grid_offset=lambda r: 0.0),
 }
 
 
@@ -211,8 +219,21 @@ def run_learned(method: Method, args, stack_path: Path, kernel_path: Path, ratio
     return np.load(out), {"status": "ok", **measured, "details": details}
 
 
-def run_stack(name: str, args, truth: np.ndarray, workdir: Path) -> dict:
-    """Every method on one anisotropic stack, scored on the same voxels."""
+def alignment(method: Method, output: np.ndarray, stack: np.ndarray, ratio: float) -> dict:
+    """How a method's output is put on the scoring grid: its declared grid offset when it has
+    one (the fit is still reported as a check), else the shift fitted to the input sections."""
+    fitted, rms = find_alignment(output, stack, ratio)
+    declared = None if method.grid_offset is None else float(method.grid_offset(ratio))
+    return {"shift_planes": fitted if declared is None else declared,
+            "fitted_shift_planes": fitted, "fitted_section_rms": round(rms, 3),
+            "declared": declared is not None, "own_grid_planes": int(output.shape[0])}
+
+
+def run_stack(name: str, args, truth: np.ndarray, workdir: Path,
+              previous: dict | None = None) -> dict:
+    """Every method on one anisotropic stack, scored on the same voxels (``previous``: the
+    runs of an earlier call whose kept outputs are only scored again)."""
+    previous = previous or {}
     make, ratio = STACKS[name]
     acquisition = make(truth, ratio)
     stack = acquisition.stack
@@ -221,7 +242,7 @@ def run_stack(name: str, args, truth: np.ndarray, workdir: Path) -> dict:
     crop = (rows.start, rows.stop, cols.start, cols.stop)
     depth = round(ratio * (stack.shape[0] - 1)) + 1
     here = workdir / name
-    here.mkdir()
+    here.mkdir(exist_ok=args.rescore)
     stack_path, kernel_path = here / "stack.npy", here / "profile.npy"
     np.save(stack_path, stack)
     np.save(kernel_path, peer_kernel(acquisition, ratio))
@@ -239,12 +260,16 @@ def run_stack(name: str, args, truth: np.ndarray, workdir: Path) -> dict:
             runs[method.title] = {"status": "ok",
                                   "wall_s": round(time.perf_counter() - started, 1)}
             continue
-        output, run = run_learned(method, args, stack_path, kernel_path, ratio, crop, here)
+        if args.rescore:
+            run = dict(previous.get(method.title, {"status": "absent"}))
+            path = here / f"{method.key}.npy"
+            output = np.load(path) if run.get("status") == "ok" and path.is_file() else None
+        else:
+            output, run = run_learned(method, args, stack_path, kernel_path, ratio, crop, here)
         if output is not None:
-            shift, rms = find_alignment(output, small, ratio)
-            run["alignment"] = {"shift_planes": shift, "section_rms": round(rms, 3),
-                                "own_grid_planes": int(output.shape[0])}
-            volumes[method.title] = to_scoring_grid(output, shift, depth)
+            run["alignment"] = alignment(method, output, small, ratio)
+            volumes[method.title] = to_scoring_grid(output, run["alignment"]["shift_planes"],
+                                                    depth)
         runs[method.title] = run
     scores = {title: score_volume(aligned, volume[rec], args.spacing, ratio=ratio)
               for title, volume in volumes.items()}
@@ -272,6 +297,16 @@ def _training_done(run: dict) -> str:
     if "steps" in d:
         return f"{d['steps']} steps × {d.get('batch', '?')}"
     return "–"
+
+
+def _shift_text(alignment: dict | None) -> str:
+    """``+1`` (declared, the fit agreeing) or ``+1 (fit +1.75)``; ``–`` for interpolation."""
+    if not alignment:
+        return "–"
+    shift = alignment["shift_planes"]
+    fitted = alignment.get("fitted_shift_planes", shift)
+    text = f"{shift:+g}"
+    return text if abs(fitted - shift) < 1e-9 else f"{text} (fit {fitted:+g})"
 
 
 def markdown_tables(payload: dict) -> str:
@@ -308,15 +343,14 @@ def markdown_tables(payload: dict) -> str:
             if score is None:
                 lines.append(f"| {method} | {run.get('reason', run['status'])} |" + " |" * 11)
                 continue
-            shift = run.get("alignment", {}).get("shift_planes")
+            shift = _shift_text(run.get("alignment"))
             lines.append(
                 f"| {method} | {score['psnr']:.2f} | {score['ssim']:.4f} | "
                 f"{score['psnr_xz']:.2f} | {score['psnr_yz']:.2f} | "
                 f"{score.get('frc_lost', float('nan')):.3f} | {score['frc_z_nm']:.1f} | "
                 f"{_training_done(run)} | {run.get('wall_s', 0):.0f} | "
                 + (f"{run['user_s']:.0f} / {run['system_s']:.0f}" if "user_s" in run else "–")
-                + f" | {run.get('peak_rss_mb', '–')} | "
-                + ("–" if shift is None else f"{shift:+g}") + " |")
+                + f" | {run.get('peak_rss_mb', '–')} | {shift} |")
         lines += ["", f"![xz plane, {name}](images/{Path(result['figure']).name})"]
     return "\n".join(lines)
 
@@ -352,12 +386,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--envs", type=Path, default=DEFAULT_ENVS,
                    help=f"folder of the peers' virtual environments (default {DEFAULT_ENVS})")
     p.add_argument("--threads", type=int, help="CPU threads of every method (default: all)")
+    p.add_argument("--keep", type=Path, help="keep every method's output and log in this "
+                   "folder (default: a temporary folder, removed at the end)")
+    p.add_argument("--rescore", action="store_true", help="score the outputs kept in --keep "
+                   "again (with the runs' measurements from --json) instead of running")
     p.add_argument("--out", type=Path, default=ROOT / "docs")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "peers.json")
     args = p.parse_args(argv)
     if args.minutes <= 0:
         p.error("--minutes must be > 0")
     args.methods = list(dict.fromkeys(["cubic", *args.methods]))   # cubic: every gain's base
+    if args.rescore and (args.keep is None or not args.json.is_file()):
+        p.error("--rescore needs --keep DIR and the --json file of that run")
     return args
 
 
@@ -373,8 +413,25 @@ def main(argv=None) -> int:
         args.eval_size = min(args.eval_size, args.crop)
     wall = time.perf_counter()
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="a2i3dem-peers-") as tmp:
-        stacks = {name: run_stack(name, args, truth, Path(tmp)) for name in args.stacks}
+    earlier = json.loads(args.json.read_text()) if args.rescore else None
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            workdir = args.keep
+        else:
+            workdir = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="a2i3dem-peers-")))
+        stacks = {name: run_stack(name, args, truth, workdir,
+                                  earlier["stacks"][name]["runs"] if earlier else None)
+                  for name in args.stacks}
+    if earlier is not None:   # the runs' own settings and wall time stay those of the run
+        payload = {**earlier, "stacks": {**earlier["stacks"], **stacks}}
+        payload["settings"]["rescored"] = "scores recomputed from the kept outputs"
+        quality.write_json(args.json, payload)
+        quality.update_markdown(args.out / "benchmarks.md", report_section(payload),
+                                markers=("<!-- peers:start -->", "<!-- peers:end -->"))
+        print(markdown_tables(payload), flush=True)
+        return 0
     payload = {
         "settings": {
             "command": "python benchmarks/peers.py " + " ".join(

@@ -40,6 +40,20 @@ def test_alignment_is_found_from_the_input_sections_alone(peers, shift):
     np.testing.assert_allclose(back[::ratio][1:-1], stack[1:-1], atol=0.5)
 
 
+def test_a_declared_grid_wins_over_the_fit_and_the_fit_is_kept(peers):
+    """ECLARE's grid is known (section k at 3k + 1 for rho 3): used even when a poorly trained
+    output fits another shift better; the fit is reported beside it."""
+    fine = smooth_volume()
+    stack = fine[::3][:-1]
+    output = peers.sample_planes(fine, np.arange(fine.shape[0]) - 1.0)   # grid offset +1
+    eclare = peers.alignment(peers.METHODS["eclare"], output, stack, 3)
+    assert eclare["shift_planes"] == 1.0 and eclare["declared"]
+    assert eclare["fitted_shift_planes"] == pytest.approx(1.0)
+    shifted = peers.alignment(peers.METHODS["eclare"], output[1:], stack, 3)
+    assert shifted["shift_planes"] == 1.0 and shifted["fitted_shift_planes"] == 0.0
+    assert peers.alignment(peers.METHODS["eclare"], output, stack, 4)["shift_planes"] == 1.5
+
+
 def test_alignment_refuses_an_output_too_short(peers):
     with pytest.raises(ValueError, match="cannot cover"):
         peers.find_alignment(np.zeros((3, 4, 4), np.float32), np.zeros((20, 4, 4)), 3)
@@ -69,14 +83,15 @@ def test_table_shows_gains_reasons_and_resources(peers):
     ours = {**score, "psnr": 30.75}
     runs = {"cubic": {"status": "ok", "wall_s": 0.1},
             "A2I-3DEM": {"status": "ok", "wall_s": 600.0, "user_s": 1100.0, "system_s": 9.0,
-                         "peak_rss_mb": 800.0, "alignment": {"shift_planes": 0.0},
+                         "peak_rss_mb": 800.0, "alignment": {"shift_planes": 1.0,
+                                                             "fitted_shift_planes": 1.75},
                          "details": {"steps": 900, "batch": 8}},
             "ECLARE": {"status": "absent", "reason": "not run: its environment is absent"}}
     table = peers.markdown_tables(payload_with({"cubic": score, "A2I-3DEM": ours}, runs))
     assert "| A2I-3DEM | 30.75 (+0.75) / 0.9000 |" in table
     assert "| ECLARE | not run (absent) |" in table
     assert "not run: its environment is absent" in table
-    assert "900 steps × 8 | 600 | 1100 / 9 | 800.0 | +0 |" in table
+    assert "900 steps × 8 | 600 | 1100 / 9 | 800.0 | +1 (fit +1.75) |" in table
     section = peers.report_section(payload_with({"cubic": score}, runs))
     assert section.startswith("<!-- peers:start -->") and section.endswith("<!-- peers:end -->")
 
@@ -97,6 +112,7 @@ def test_smoke_run_scores_every_method_that_can_run(peers, shared_data, tmp_path
     assert result["runs"]["ECLARE"]["status"] == "absent"
     ours = result["runs"]["A2I-3DEM"]
     assert ours["alignment"]["shift_planes"] == 0.0      # already on the scoring grid
+    assert ours["alignment"]["declared"] and ours["alignment"]["fitted_shift_planes"] == 0.0
     assert ours["peak_rss_mb"] > 50 and ours["user_s"] > 0
     # 3 steps cannot move far from the cubic start it is built around
     assert abs(result["scores"]["A2I-3DEM"]["psnr"] - result["scores"]["cubic"]["psnr"]) < 3

@@ -282,6 +282,10 @@ def row_bands(length: int, tile: int, overlap: int, count: int) -> list[tuple[in
 
 RowReader = Callable[[int, int], np.ndarray]
 
+#: yz planes run this many columns at a time: their copies are (columns, depth, tile rows), not
+#: the whole slab (columns are independent, so the result is the same)
+YZ_COLUMNS_PER_CHUNK = 64
+
 
 def _row_reader(stack) -> RowReader:
     if is_dask(stack):
@@ -395,8 +399,10 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
             dst = slice(keep_from - carry_start, slab_stop - carry_start)
             part = slice(final_start - carry_start, final_stop - carry_start)
             y_piece = AxisTile(0, slab_stop - slab_start, y_tiles[k].weight)
-            # the yz planes of a few columns at a time: each column is done after its chunk
-            chunk = max(1, runner.batch // len(z_tiles)) if provisional else width
+            # the yz planes of a few columns at a time: each column is done after its chunk, and
+            # the plane copies and their blended sums stay a fraction of the slab
+            chunk = (max(1, runner.batch // len(z_tiles)) if provisional
+                     else min(width, YZ_COLUMNS_PER_CHUNK))
             for c0 in range(0, width, chunk):
                 cols = slice(c0, min(width, c0 + chunk))
                 planes = np.ascontiguousarray(slab[:, :, cols].transpose(2, 0, 1))
