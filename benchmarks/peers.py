@@ -57,7 +57,6 @@ import quality  # noqa: E402
 
 from napari_a2i3dem.core.evaluation import aligned_truth_planes, score_volume  # noqa: E402
 from napari_a2i3dem.core.figures import save_comparison_figure  # noqa: E402
-from napari_a2i3dem.core.io import read_stack  # noqa: E402
 from napari_a2i3dem.core.pipeline import interpolate_z  # noqa: E402
 
 STACKS: dict[str, tuple[Callable, int]] = {
@@ -197,7 +196,8 @@ def run_learned(method: Method, args, stack_path: Path, kernel_path: Path, ratio
         return None, {"status": "absent", "reason": reason}
     out, report = workdir / f"{method.key}.npy", workdir / f"{method.key}.json"
     command = [str(python), str(RUNNERS / method.runner), "--stack", str(stack_path),
-               "--ratio", str(ratio), "--profile", str(kernel_path),
+               "--ratio", str(ratio), "--spacing", str(args.spacing),
+               "--profile", str(kernel_path),
                "--crop", *map(str, crop), "--seconds", str(60.0 * args.minutes),
                "--out", str(out), "--report", str(report)]
     if args.threads:
@@ -273,11 +273,8 @@ def run_stack(name: str, args, truth: np.ndarray, workdir: Path,
         runs[method.title] = run
     scores = {title: score_volume(aligned, volume[rec], args.spacing, ratio=ratio)
               for title, volume in volumes.items()}
-    y = aligned.shape[1] // 2
-    span = min(aligned.shape[0], 120)
-    z0 = (aligned.shape[0] - span) // 2
-    panels = {title: volume[rec][z0:z0 + span, y] for title, volume in volumes.items()}
-    panels["truth"] = aligned[z0:z0 + span, y]
+    panels, y, z0 = quality.xz_panels(volumes, aligned, rec)
+    span = len(panels["truth"])
     figure = save_comparison_figure(
         args.out / "images" / f"peers_xz_{name}.png", panels, pixel_nm=args.spacing,
         title=f"{name} (rho = {ratio}): xz plane y = {y} of the scored crop, "
@@ -404,12 +401,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     truth_path = args.truth or args.data / quality.FIBSEM
-    if not truth_path.is_file():
+    truth = quality.load_truth(truth_path, args.crop)
+    if truth is None:
         print(f"error: {truth_path} not found; give --data or --truth", file=sys.stderr)
         return 2
-    truth = np.asarray(read_stack(truth_path).data)
     if args.crop:
-        truth = truth[tuple(quality.central(n, args.crop) for n in truth.shape)]
         args.eval_size = min(args.eval_size, args.crop)
     wall = time.perf_counter()
     load = os.getloadavg()[0]

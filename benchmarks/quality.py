@@ -126,6 +126,28 @@ def thick_sections(truth: np.ndarray, ratio: int) -> Acquisition:
     return Acquisition("thick sections", stack, radius, SliceProfile("box", 1.0))
 
 
+def xz_panels(volumes: dict, aligned: np.ndarray, rec: slice, span: int = 120,
+              ) -> tuple[dict, int, int]:
+    """The same central xz plane of every method (on the scored planes ``rec``) and of the
+    truth, ``span`` planes deep: ``(panels, y, z0)`` for a comparison figure."""
+    y = aligned.shape[1] // 2
+    span = min(aligned.shape[0], span)
+    z0 = (aligned.shape[0] - span) // 2
+    panels = {m: v[rec][z0:z0 + span, y] for m, v in volumes.items()}
+    panels["truth"] = aligned[z0:z0 + span, y]
+    return panels, y, z0
+
+
+def load_truth(path: Path, crop: int | None) -> np.ndarray | None:
+    """The isotropic truth volume (a central ``crop``^3 when asked); None when absent."""
+    if not path.is_file():
+        return None
+    truth = np.asarray(read_stack(path).data)
+    if crop:
+        truth = truth[tuple(central(n, crop) for n in truth.shape)]
+    return truth
+
+
 def central(n: int, size: int | None) -> slice:
     if size is None or size >= n:
         return slice(0, n)
@@ -240,11 +262,8 @@ def run_fibsem(args, settings, truth: np.ndarray, seconds_each: float | None,
         no_reference = {m: assess_stack(volumes[m][rec], (spacing_iso,) * 3).to_dict()
                         for m in ("cubic", "A2I-3DEM")}
         no_reference["truth"] = assess_stack(aligned, (spacing_iso,) * 3).to_dict()
-        y = aligned.shape[1] // 2
-        depth = min(aligned.shape[0], 120)
-        z0 = (aligned.shape[0] - depth) // 2
-        panels = {m: v[rec][z0:z0 + depth, y] for m, v in volumes.items()}
-        panels["truth"] = aligned[z0:z0 + depth, y]
+        panels, y, z0 = xz_panels(volumes, aligned, rec)
+        depth = len(panels["truth"])
         figure = save_comparison_figure(
             figures / f"quality_xz_{key}.png", panels, pixel_nm=spacing_iso,
             title=f"FIB-SEM, {acquisition.name} (rho = {RATIO}): xz plane y = {y} of the "
@@ -434,12 +453,11 @@ def main(argv=None) -> int:
     if args.eval_size is not None:
         settings["eval_size"] = args.eval_size
     truth_path = args.data / FIBSEM
-    if not truth_path.is_file():
+    truth = load_truth(truth_path, args.crop)
+    if truth is None:
         print(f"error: {truth_path} not found; give the data folder with --data", file=sys.stderr)
         return 2
-    truth = np.asarray(read_stack(truth_path).data)
     if args.crop:
-        truth = truth[tuple(central(n, args.crop) for n in truth.shape)]
         settings["eval_size"] = min(settings["eval_size"] or args.crop, args.crop)
         settings["real_size"] = min(settings["real_size"] or args.crop, args.crop)
         settings["patch"] = min(settings["patch"], args.crop)

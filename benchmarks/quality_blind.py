@@ -36,7 +36,6 @@ import quality  # noqa: E402
 
 from napari_a2i3dem.core.calibration import profile_label  # noqa: E402
 from napari_a2i3dem.core.evaluation import aligned_truth_planes, score_volume, write_json  # noqa: E402
-from napari_a2i3dem.core.io import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
 from napari_a2i3dem.core.pipeline import (  # noqa: E402
     TrainingPlan,
@@ -164,12 +163,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     truth_path = args.data / quality.FIBSEM
-    if not truth_path.is_file():
+    truth = quality.load_truth(truth_path, args.crop)
+    if truth is None:
         print(f"error: {truth_path} not found; give --data", file=sys.stderr)
         return 2
-    truth = np.asarray(read_stack(truth_path).data)
-    if args.crop:
-        truth = truth[tuple(quality.central(n, args.crop) for n in truth.shape)]
     load_start, wall = os.getloadavg()[0], time.perf_counter()
     runs = []
     with tempfile.TemporaryDirectory(prefix="a2i3dem-blind-") as tmp:

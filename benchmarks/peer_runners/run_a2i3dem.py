@@ -13,7 +13,6 @@ after the measured cost of reconstructing the scored crop goes to training
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -27,6 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCHMARKS))
 
 import quality  # noqa: E402
+from _protocol import runner_parser  # noqa: E402
 
 from napari_a2i3dem.core.acquisition import SliceProfile  # noqa: E402
 from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
@@ -36,18 +36,9 @@ STARTUP_S = 15.0     # model building, pair synthesis warm-up and the speed prob
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stack", type=Path, required=True)
-    p.add_argument("--ratio", type=float, required=True)
-    p.add_argument("--spacing", type=float, default=10.0, help="lateral spacing (nm)")
-    p.add_argument("--profile", type=Path, required=True, help="1-D slice profile (.npy)")
-    p.add_argument("--crop", type=int, nargs=4, required=True, metavar=("Y0", "Y1", "X0", "X1"))
-    p.add_argument("--seconds", type=float, required=True)
+    p = runner_parser(__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=None, help="fixed steps instead (smoke runs)")
     p.add_argument("--preset", choices=sorted(quality.PRESETS), default="cpu")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--report", type=Path, required=True)
     args = p.parse_args()
     started = time.perf_counter()
     if args.threads:

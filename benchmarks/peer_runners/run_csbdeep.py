@@ -23,16 +23,15 @@ CSBDeep's documented isotropic recipe, trained on the stack alone:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+from _protocol import runner_parser  # this folder is sys.path[0]
 
 PATCH = 128
 PATCHES = 2048
@@ -41,16 +40,8 @@ BATCH = 16
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stack", type=Path, required=True)
-    p.add_argument("--ratio", type=float, required=True)
-    p.add_argument("--profile", type=Path, required=True, help="1-D slice profile (.npy)")
-    p.add_argument("--crop", type=int, nargs=4, required=True, metavar=("Y0", "Y1", "X0", "X1"))
-    p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--threads", type=int, default=None)
+    p = runner_parser(__doc__.split("\n")[0])
     p.add_argument("--patches", type=int, default=PATCHES)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--report", type=Path, required=True)
     args = p.parse_args()
     started = time.perf_counter()
 

@@ -22,7 +22,6 @@ What it does, using ECLARE's own functions and classes (none of its code is copi
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import torch
+from _protocol import runner_parser  # the runners' folder is sys.path[0]
 from eclare.eclare import run_eclare
 from eclare.models.wdsr import WDSR
 from eclare.utils.blur_kernel_ops import parse_kernel
@@ -73,17 +73,7 @@ def inference_seconds(ratio: float, crop_shape, device) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stack", type=Path, required=True)
-    p.add_argument("--ratio", type=float, required=True)
-    p.add_argument("--spacing", type=float, default=10.0, help="lateral spacing (nm)")
-    p.add_argument("--profile", type=Path, required=True, help="1-D slice profile (.npy)")
-    p.add_argument("--crop", type=int, nargs=4, required=True, metavar=("Y0", "Y1", "X0", "X1"))
-    p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--report", type=Path, required=True)
-    args = p.parse_args()
+    args = runner_parser(__doc__.split("\n")[0]).parse_args()
     started = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
