@@ -200,7 +200,7 @@ def test_bad_input_gets_a_message_before_any_thread(make_napari_viewer, tmp_path
 def test_no_layer_gets_a_message(make_napari_viewer):
     widget = TrainWidget(make_napari_viewer())
     widget.start_button.click()
-    assert "choose an image layer" in widget.status_label.text()
+    assert "choose a stack to train on" in widget.status_label.text()
 
 
 def test_format_duration():

@@ -335,7 +335,8 @@ class TrainWidget(QWidget):
         the model next to its checkpoint (``x.ckpt.pt`` -> ``x.pt``)."""
         name = self.layer_combo.currentText()
         if not name or name not in self.viewer.layers:
-            raise InputError("choose an image layer to train on (open a stack first)")
+            raise InputError("choose a stack to train on: a grey 3-D (z, y, x) image layer "
+                             "(2-D, RGB and the plugin's own layers are not offered)")
         layer = self.viewer.layers[name]
         if getattr(layer, "rgb", False):
             raise InputError(f"layer '{name}' is RGB; convert it to a single grey channel")
