@@ -285,6 +285,8 @@ RowReader = Callable[[int, int], np.ndarray]
 #: yz planes run this many columns at a time: their copies are (columns, depth, tile rows), not
 #: the whole slab (columns are independent, so the result is the same)
 YZ_COLUMNS_PER_CHUNK = 64
+#: final pieces hold at most this many rows unless ``piece_rows`` says otherwise
+XZ_ROWS_PER_PIECE = 16
 
 
 def _row_reader(stack) -> RowReader:
@@ -311,9 +313,10 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     ``|xz - yz|`` (stack units, float32) to every piece. ``rows`` restricts the output to a band
     of y rows (bands from :func:`row_bands` give results identical to a full run). ``cancel``
     (an Event or callable) is checked before every network batch and raises
-    :class:`~.errors.Cancelled` when set. ``piece_rows`` caps the rows of a final piece (default:
-    every row a tile-row finishes at once); ``provisional`` adds the early yz-only pieces
-    described in :class:`Piece` (for viewers; writers to files leave it off).
+    :class:`~.errors.Cancelled` when set. ``piece_rows`` caps the rows of a final piece (default
+    :data:`XZ_ROWS_PER_PIECE`, which bounds the xz pass's working copies); ``provisional`` adds
+    the early yz-only pieces described in :class:`Piece` (for viewers; writers to files leave it
+    off).
     """
     ratio = validate_ratio(ratio)
     if piece_rows is not None and int(piece_rows) < 1:
@@ -424,7 +427,9 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
         if final_stop <= final_start:
             continue
 
-        step_rows = final_stop - final_start if piece_rows is None else int(piece_rows)
+        # the xz planes of a few rows at a time: their copies and blended sums (rows, depth, x)
+        # stay a fraction of the slab instead of several slab-sized arrays
+        step_rows = XZ_ROWS_PER_PIECE if piece_rows is None else int(piece_rows)
         for r0 in range(final_start, final_stop, step_rows):
             r1 = min(final_stop, r0 + step_rows)
             xz = None
