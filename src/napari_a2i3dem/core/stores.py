@@ -9,13 +9,11 @@ ever written over a protected path (the input stack).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import math
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +167,12 @@ class TiffTarget(OutputTarget):
     def __init__(self, path: Path, shape, dtype, spacing, *, protect=()) -> None:
         import tifffile
 
-        from .io import BIGTIFF_THRESHOLD_BYTES, _tiff_options, _writable_dtype
+        from .io import (
+            BIGTIFF_THRESHOLD_BYTES,
+            _quiet_bigtiff_imagej,
+            _tiff_options,
+            _writable_dtype,
+        )
         from .validation import validate_spacing
 
         self.path = Path(path)
@@ -183,7 +186,7 @@ class TiffTarget(OutputTarget):
         os.close(fd)
         self._tmp = Path(tmp)
         try:
-            with _quiet_tiff_notes():
+            with _quiet_bigtiff_imagej(as_imagej and nbytes > BIGTIFF_THRESHOLD_BYTES):
                 self.array = tifffile.memmap(tmp, shape=shape, dtype=dtype, imagej=as_imagej,
                                              ome=not as_imagej,
                                              bigtiff=nbytes > BIGTIFF_THRESHOLD_BYTES,
@@ -226,15 +229,6 @@ def _reserve(path: Path) -> None:
             raise
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def _quiet_tiff_notes():
-    """ImageJ data over 4 GiB are a BigTIFF with an ImageJ header (what Fiji and tifffile
-    read); silence tifffile's note that this is outside the ImageJ specification."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
-        yield
 
 
 def _gib(n: int) -> str:
