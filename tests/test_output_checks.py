@@ -131,12 +131,12 @@ def test_a_write_failing_during_the_run_is_one_line_and_leaves_nothing(tmp_path)
 
     target = open_target(tmp_path / "iso.zarr", (4, 8, 8), np.uint8, (10.0, 10.0, 10.0))
 
-    def full(rows, data):
+    def full(rows, data, planes):
         raise OSError(28, "No space left on device")
 
     target.write = full
     piece = SimpleNamespace(rows=slice(0, 8), data=np.zeros((4, 8, 8), np.uint8), final=True,
-                            confidence=None, cols=slice(None))
+                            confidence=None, cols=slice(None), planes=slice(None))
     with pytest.raises(InputError, match=r"cannot write .*iso\.zarr: No space left"):
         list(stream_into(target, [piece]))
     assert not list(tmp_path.iterdir())

@@ -128,5 +128,5 @@ def test_default_pairs_are_calibrated_and_the_evidence_drawn(tmp_path, capsys):
     assert "estimated slice profile: point sampling" in text
     assert "box profile width 0-1" in text and "noise" not in text.split("(ratio")[1]
     assert figure.stat().st_size > 10_000 and figure.read_bytes()[:4] == b"\x89PNG"
-    assert run_cli(path, "--clean", "--profile", "box", "--out", out) == 2
+    assert run_cli(path, "--clean", "--profile", "box", "--out", out, "--overwrite") == 2
     assert "do not combine" in capsys.readouterr().err

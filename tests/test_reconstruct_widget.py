@@ -60,7 +60,8 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     def record(message):
         if message[0] == "piece":
             data = widget.output_layer.data
-            messages.append((message[1], message[2], bool(data[:, message[1]].any())))
+            _, planes, rows, final = message
+            messages.append((rows, final, bool(data[planes, rows].any())))
         else:
             messages.append(message[0])
 

@@ -49,7 +49,7 @@ def test_ratio_and_spacing_options_override_the_file(stack_file, tmp_path, capsy
                  *FAST]) == 0
     assert load_model(out).ratio == pytest.approx(2.5)
     assert main(["train", str(stack_file), "--steps", "1", "--spacing", "40", "10", "10",
-                 "--out", str(out), *FAST]) == 0
+                 "--out", str(out), "--overwrite", *FAST]) == 0
     assert load_model(out).ratio == pytest.approx(4.0)
 
 
@@ -150,19 +150,19 @@ def test_profile_option_and_default(stack_file, tmp_path, capsys):
     assert model.degradation["profile_width"][1] == max(1.0, calibration["profile"]["width"])
     assert not any(a["enabled"] for a in model.degradation["artefacts"].values())
     assert "passed" in model.extra["model_check"]
-    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out), "--overwrite",
                  "--profile", "none", "--no-check", *FAST]) == 0
     err = capsys.readouterr().err
     assert "set by hand" not in err or "point sampling" in err
     assert load_model(out).degradation["profile"]["kind"] == "none"
     assert load_model(out).extra["model_check"] is None
-    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out), "--overwrite",
                  "--profile", "box", "--profile-width", "0.5", "--artefacts", "drift",
                  *FAST]) == 0
     saved = load_model(out).degradation
     assert saved["profile"] == {"kind": "box", "width": 0.5, "kernel": None}
     assert saved["artefacts"]["drift"]["enabled"]
-    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out),
+    assert main(["train", str(stack_file), "--steps", "1", "--out", str(out), "--overwrite",
                  "--profile-width", "0.5", *FAST]) == 2
     assert "--profile-width needs --profile box or gaussian" in capsys.readouterr().err
 

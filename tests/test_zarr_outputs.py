@@ -65,17 +65,20 @@ def test_stream_into_commits_complete_outputs_and_discards_on_any_stop(tmp_path)
     def pieces(stop_after=None):
         early = np.full((6, 4, 5), 7, np.uint8)
         yield Piece(rows=slice(0, 4), data=early, cols=slice(0, 5), final=False,
-                    confidence=None)
+                    confidence=None, planes=slice(None))
         for k, rows in enumerate((slice(0, 4), slice(4, 8))):
             if stop_after == k:
                 raise KeyboardInterrupt
-            yield Piece(rows=rows, data=np.full((6, 4, 10), k + 1, np.uint8), final=True,
-                        cols=slice(None), confidence=np.full((6, 4, 10), 0.5, np.float32))
+            for planes in (slice(0, 2), slice(2, 6)):  # z-bands of the engine
+                depth = planes.stop - planes.start
+                yield Piece(rows=rows, data=np.full((depth, 4, 10), k + 1, np.uint8),
+                            final=True, cols=slice(None), planes=planes,
+                            confidence=np.full((depth, 4, 10), 0.5, np.float32))
 
     target = open_target(tmp_path / "iso.tif", shape, np.uint8, spacing)
     conf = open_target(tmp_path / "conf.zarr", shape, np.float32, spacing)
     seen = list(stream_into(target, pieces(), confidence=conf))
-    assert [p.final for p in seen] == [False, True, True]
+    assert [p.final for p in seen] == [False, True, True, True, True]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["conf.zarr", "iso.tif"]
     written = read_stack(tmp_path / "iso.tif").data
     assert (np.asarray(written)[:, :4] == 1).all() and (np.asarray(written)[:, 4:] == 2).all()

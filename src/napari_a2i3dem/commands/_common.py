@@ -12,6 +12,13 @@ from ..core.errors import InputError
 from ..core.validation import validate_ratio
 
 
+def add_overwrite_flag(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite``: every command refuses to replace an existing output without it."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs that already exist (default: stop with an error "
+                             "and change nothing)")
+
+
 def ratio_arg(text: str) -> float:
     """argparse type for ``--ratio``: a float >= 1."""
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..core.errors import GeometryUnknown
+from ..core.errors import GeometryUnknown, OutputExists
 
 GEOMETRY_HINT = "give it with --spacing Z Y X (nm) or the up-sampling ratio with --ratio"
+OVERWRITE_HINT = "add --overwrite to replace it"
 
 
 def error_text(exc: BaseException) -> str:
@@ -12,4 +13,6 @@ def error_text(exc: BaseException) -> str:
     options give it (the core's messages name no front-end's controls)."""
     if isinstance(exc, GeometryUnknown):
         return f"{exc}; {GEOMETRY_HINT}"
+    if isinstance(exc, OutputExists):
+        return f"{exc}; {OVERWRITE_HINT}"
     return str(exc)

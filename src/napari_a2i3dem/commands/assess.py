@@ -13,10 +13,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.atomic import atomic_file
+from ..core.atomic import atomic_file, refuse_existing
 from ..core.errors import InputError
 from ..core.resolution import DEFAULT_CONE_DEG, StackResolution, iter_assess_stack
-from ._common import positive_int, ratio_arg
+from ._common import add_overwrite_flag, positive_int, ratio_arg
 
 
 def register(subparsers) -> None:
@@ -39,6 +39,7 @@ def register(subparsers) -> None:
                         "interpolation on the stack (give the anisotropic stack it is for)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--cone must be in (0, 90] degrees, got {args.cone}")
     if args.json is not None and args.json.resolve() == args.stack.resolve():
         raise InputError(f"--json {args.json} is the input stack; choose another file name")
+    refuse_existing(args.json, overwrite=args.overwrite)
     loaded = open_stack(args.stack)  # TIFF or OME-Zarr (a reconstruction written as .zarr)
     spacing = resolve_spacing(loaded, spacing=args.spacing, ratio=args.ratio)
     steps = iter_assess_stack(loaded.data, spacing, planes=args.planes, cone_deg=args.cone)

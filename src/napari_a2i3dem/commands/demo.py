@@ -14,11 +14,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.atomic import refuse_existing
+from ..core.checkpoint import checkpoint_path_for
 from ..core.choices import PRESET_NAMES
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
 from ..core.training_events import StepProgress, TrainingEvent, TrainingFinished, ValidationResult
-from ._common import positive_int
+from ._common import add_overwrite_flag, positive_int
+
+#: what the demo writes into its folder (other files there are never touched)
+DEMO_FILES = ("sample_stack.tif", "model.pt", checkpoint_path_for(Path("model.pt")).name,
+              "isotropic_a2i3dem.tif", "isotropic_cubic.tif", "xz_comparison.png",
+              "metrics.json")
 
 DEFAULT_STEPS = 300
 
@@ -41,6 +48,7 @@ def register(subparsers) -> None:
                    help="use the central N x N pixels of the 256 x 256 sample (default: all; "
                         "smaller is faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
@@ -55,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; give a folder for the demo's results")
-    out.mkdir(parents=True, exist_ok=True)
     if not 64 <= args.size <= 256:
         raise InputError(f"--size must be between 64 and 256 pixels, got {args.size}")
+    refuse_existing(*(out / name for name in DEMO_FILES), overwrite=args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
     stack, spacing = make_sample_stack(args.seed)
     truth = make_sample_truth(args.seed)
     lateral = _central(stack.shape[1], args.size), _central(stack.shape[2], args.size)

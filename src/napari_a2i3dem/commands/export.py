@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.atomic import refuse_existing
 from ..core.bioimageio import export_bioimageio
 from ..core.io import read_stack
+from ._common import add_overwrite_flag
 
 
 def register(subparsers) -> None:
@@ -23,10 +25,12 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="package to write (.zip)")
     p.add_argument("--name", help="model name shown in the zoo (default from the file)")
     p.add_argument("--author", default="napari-a2i3dem user", help="author of the model")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_existing(args.out, overwrite=args.overwrite)
     with read_stack(args.stack) as loaded:
         out = export_bioimageio(args.model, args.out, loaded.data, name=args.name,
                                 author=args.author)

@@ -16,7 +16,7 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
-from ..core.atomic import atomic_file
+from ..core.atomic import atomic_file, refuse_existing
 from ..core.calibration import estimate_figure
 from ..core.degradations import DegradationConfig, config_summary
 from ..core.errors import InputError
@@ -24,7 +24,12 @@ from ..core.figures import write_figure
 from ..core.io import read_stack, resolve_spacing
 from ..core.patches import PatchPairDataset
 from ..core.validation import ratio_from_spacing, validate_ratio
-from ._common import add_degradation_arguments, degradation_from_args, positive_int
+from ._common import (
+    add_degradation_arguments,
+    add_overwrite_flag,
+    degradation_from_args,
+    positive_int,
+)
 
 DEFAULT_PATCH = 128
 
@@ -61,6 +66,7 @@ def register(subparsers) -> None:
     p.add_argument("--spectra", type=Path, metavar="PNG",
                    help="also draw the evidence of the estimate: the stack's measured z-line "
                         "spectrum against the calibrated and the generic synthetic ones")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
@@ -118,6 +124,7 @@ def run(args) -> int:
     if args.ratio is not None:
         validate_ratio(args.ratio)
     check_output(args.out, args.stack)
+    refuse_existing(args.out, args.spectra, overwrite=args.overwrite)
     config = load_config(args)
     loaded = read_stack(args.stack).require_volume()
     ratio = (validate_ratio(args.ratio) if args.ratio is not None

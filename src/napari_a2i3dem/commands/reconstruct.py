@@ -14,19 +14,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.devices import DEVICE_CHOICES
+from ..core.atomic import refuse_existing
 from ..core.errors import InputError
 from ..core.jobs import open_stack, stream_into
 from ..core.normalization import IntensityScale
 from ..core.reconstruction import (
-    FUSIONS,
     isotropic_spacing,
     output_shape,
     reconstruct,
     resolve_ratio,
 )
+from ..core.settings import ReconstructionSettings
 from ..core.stores import check_output_path, open_target
-from ._common import positive_int, ratio_arg
+from ._common import add_overwrite_flag, positive_int, ratio_arg
+from ._settings_args import add_settings_arguments, settings_from_args
+
+#: the engine's settings as options (types, bounds and help from core.settings)
+ENGINE_FLAGS = {"tile": "--tile", "overlap": "--overlap", "batch": "--batch",
+                "device": "--device", "fusion": "--fusion"}
 
 
 def register(subparsers) -> None:
@@ -42,15 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, required=True, help="output volume: NAME.tif or NAME.zarr")
     p.add_argument("--ratio", type=ratio_arg,
                    help="up-sampling ratio z / xy spacing (default: the stack's, else the model's)")
-    p.add_argument("--tile", type=positive_int, default=256,
-                   help="network tile size in pixels; larger planes are tiled (default 256)")
-    p.add_argument("--overlap", type=int, default=32,
-                   help="tile overlap in pixels, blended smoothly (default 32)")
-    p.add_argument("--batch", type=positive_int, default=8, help="tiles per batch (default 8)")
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="compute device (default: CUDA, else MPS, else CPU)")
-    p.add_argument("--fusion", choices=FUSIONS, default="mean",
-                   help="mean of the xz and yz passes (default), or one pass only")
+    add_settings_arguments(p, ReconstructionSettings, ENGINE_FLAGS)
     p.add_argument("--confidence", type=Path, metavar="CONF",
                    help="also write |xz - yz| (the passes' disagreement) to CONF.tif/.zarr")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -58,6 +55,7 @@ def register(subparsers) -> None:
                         "scheduler address such as tcp://host:8786")
     p.add_argument("--workers", type=positive_int, default=2,
                    help="workers of a local cluster (default 2)")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
@@ -69,6 +67,7 @@ def run(args) -> int:
     out = check_output_path(args.out, protect=(args.stack, args.model))
     conf_path = (None if args.confidence is None
                  else check_output_path(args.confidence, protect=(args.stack, args.model)))
+    refuse_existing(out, conf_path, overwrite=args.overwrite)
     loaded = open_stack(args.stack)
     stack, spacing = loaded.data, loaded.spacing
     loaded = load_model(args.model)
@@ -80,9 +79,8 @@ def run(args) -> int:
     lateral = spacing if spacing is not None else loaded.spacing
     iso = isotropic_spacing(lateral)
     shape = output_shape(stack.shape, ratio)
-    settings = {"tile": args.tile, "overlap": args.overlap, "batch": args.batch,
-                "fusion": args.fusion, "confidence": conf_path is not None,
-                "device": args.device}
+    settings = settings_from_args(ReconstructionSettings, args, ENGINE_FLAGS,
+                                  confidence=conf_path is not None).engine_options()
     print(f"{args.stack} {tuple(stack.shape)} -> {out} {shape}, ratio {ratio:.4g}, "
           f"voxel {iso[0]:g} nm", file=sys.stderr)
 

@@ -13,17 +13,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..core.atomic import refuse_existing
 from ..core.checkpoint import checkpoint_path_for
-from ..core.choices import PIXEL_LOSSES, PRESET_NAMES
-from ..core.devices import DEVICE_CHOICES
-from ..core.errors import InputError
+from ..core.errors import InputError, OutputExists
 from ..core.io import read_stack, resolve_spacing
-from ..core.training import (
-    DEFAULT_LEARNING_RATES,
-    TrainConfig,
-    Trainer,
-    recommended_patch_size,
-)
+from ..core.jobs import make_trainer
+from ..core.settings import TrainingSettings
 from ..core.training_events import (
     ModelChecked,
     StepProgress,
@@ -34,16 +29,23 @@ from ..core.training_events import (
 from ..core.validation import ratio_from_spacing
 from ._common import (
     add_degradation_arguments,
+    add_overwrite_flag,
     chosen_profile,
     degradation_from_args,
-    positive_float,
-    positive_int,
     ratio_arg,
 )
+from ._settings_args import add_settings_arguments
+
+#: the training settings as options (types, bounds and help from core.settings)
+TRAINING_FLAGS = {"preset": "--preset", "steps": "--steps", "batch_size": "--batch",
+                  "patch_size": "--patch", "lr": "--lr", "pixel_loss": "--pixel-loss",
+                  "device": "--device", "seed": "--seed",
+                  "checkpoint_every": "--checkpoint-every",
+                  "validation_every": "--validate-every", "threads": "--threads",
+                  "num_workers": "--workers"}
 
 
 def register(subparsers) -> None:
-    defaults = TrainConfig()
     p = subparsers.add_parser(
         "train", help="train a network on the stack's own lateral planes",
         description="Self-supervised training: synthesise (degraded, clean) pairs from the stack's "
@@ -54,34 +56,9 @@ def register(subparsers) -> None:
                    help="up-sampling ratio z-spacing / xy-spacing (default: from the file)")
     p.add_argument("--spacing", type=float, nargs=3, metavar=("Z", "Y", "X"),
                    help="voxel spacing in nm, overriding the file's")
-    p.add_argument("--preset", choices=PRESET_NAMES,
-                   help=f"network size (default {defaults.preset})")
-    p.add_argument("--steps", type=positive_int, default=defaults.steps,
-                   help=f"total optimisation steps (default {defaults.steps})")
-    p.add_argument("--batch", type=positive_int, default=defaults.batch_size,
-                   help=f"pairs per step (default {defaults.batch_size})")
-    p.add_argument("--patch", type=positive_int,
-                   help="patch size M in pixels (default 64, 128 for the base preset)")
-    p.add_argument("--lr", type=positive_float,
-                   help="peak learning rate after warm-up (default by preset: "
-                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
-                        + ")")
-    p.add_argument("--pixel-loss", choices=PIXEL_LOSSES, default=defaults.pixel_loss,
-                   help="pixel term of the loss, added to 0.01 x PDL: rmse (default; learns "
-                        "where the sections fall) or the paper's l1")
+    # a resumed run keeps its checkpoint's preset unless one is given: no default here
+    add_settings_arguments(p, TrainingSettings, TRAINING_FLAGS, unset=("preset",))
     add_degradation_arguments(p)
-    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
-                   help="compute device (default: CUDA, else MPS, else CPU)")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default 0)")
-    p.add_argument("--checkpoint-every", type=positive_int, metavar="K",
-                   help="steps between checkpoints (default: about 10 per run)")
-    p.add_argument("--validate-every", type=positive_int, metavar="K",
-                   help="steps between validations (default: about 25 per run)")
-    p.add_argument("--threads", type=positive_int, metavar="N",
-                   help="torch CPU threads (default: torch's choice; 1 is safest on a busy "
-                        "machine)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="data-loader processes (default: 0 on CPU, up to 4 with a GPU)")
     p.add_argument("--resume", type=Path, metavar="CKPT",
                    help="continue from a checkpoint up to --steps total (the checkpoint's "
                         "preset, batch, patch, lr, seed and degradation are kept)")
@@ -89,6 +66,7 @@ def register(subparsers) -> None:
                    help="skip the no-truth check after training (does the model beat cubic "
                         "interpolation on this stack?)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite_flag(p)
     p.set_defaults(func=run)
 
 
@@ -99,12 +77,21 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise InputError(f"--out {args.out} looks like an image; a model file ends in .pt")
     if args.out.exists() and args.out.is_dir():
         raise InputError(f"--out {args.out} is a folder; give a file name such as model.pt")
-    if args.workers is not None and args.workers < 0:
-        raise InputError(f"--workers must be >= 0, got {args.workers}")
     if args.resume is not None and args.out.resolve() == Path(args.resume).resolve():
         raise InputError(f"--out {args.out} is the checkpoint being resumed; the model would "
                          "replace it; give the model its own name")
     _check_writable(args.out.parent if str(args.out.parent) else Path("."))
+    checkpoint = checkpoint_path_for(args.out)
+    continuing = args.resume is not None and _same_file(checkpoint, Path(args.resume))
+    # continuing a run replaces that run's own model (x.ckpt.pt -> x.pt), nothing else
+    refuse_existing(args.out, overwrite=args.overwrite or continuing)
+    if args.resume is None and not args.overwrite and checkpoint.exists():
+        raise OutputExists(f"{checkpoint} holds an earlier run's checkpoint and was left as it "
+                           f"is; continue it with --resume {checkpoint}, or start over")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.expanduser().resolve()
 
 
 def _check_writable(folder: Path) -> None:
@@ -125,21 +112,16 @@ def run(args: argparse.Namespace) -> int:
     loaded.require_volume()
     spacing = resolve_spacing(loaded, spacing=args.spacing, ratio=args.ratio)
     ratio = args.ratio if args.ratio is not None else ratio_from_spacing(spacing)
-    defaults = TrainConfig()
-    config = TrainConfig(
-        preset=args.preset or defaults.preset, steps=args.steps, batch_size=args.batch,
-        patch_size=args.patch or recommended_patch_size(args.preset or defaults.preset),
-        lr=args.lr, pixel_loss=args.pixel_loss, device=args.device, seed=args.seed,
-        num_workers=args.workers, threads=args.threads, checkpoint_every=args.checkpoint_every,
-        validation_every=args.validate_every, log_every=1, check_model=not args.no_check)
+    chosen = {k: v for k, v in vars(args).items() if k in TRAINING_FLAGS and v is not None}
+    config = TrainingSettings.parse(chosen).train_config(log_every=1,
+                                                         check_model=not args.no_check)
     degradation = None  # calibrated to the stack by the trainer
     if args.resume is None and (args.profile != "auto" or args.artefacts):
         degradation, _ = degradation_from_args(args, loaded.data, ratio)
     else:
         chosen_profile(args)  # a lone --profile-width is refused
-    trainer = Trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
-                      config=config, model_path=args.out, resume_from=args.resume,
-                      checkpoint_path=checkpoint_path_for(args.out))
+    trainer = make_trainer(loaded.data, ratio=ratio, spacing=spacing, degradation=degradation,
+                           config=config, model_path=args.out, resume_from=args.resume)
     if args.resume is not None and args.preset not in (None, trainer.config.preset):
         print(f"note: resuming with the checkpoint's preset '{trainer.config.preset}'",
               file=sys.stderr)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError
+from .errors import InputError, OutputExists
 
 
 def _read_umask() -> int:
@@ -61,3 +61,17 @@ def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
 def unwritable(path: Path, exc: OSError) -> InputError:
     """The one-line error for an output that cannot be written."""
     return InputError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def refuse_existing(*paths: str | Path | None, overwrite: bool = False) -> None:
+    """The output policy of every command: an output path that already holds something (a
+    file, a folder, a link) is left alone unless ``overwrite``; raises :class:`OutputExists`
+    naming the first one, before any work is done. ``None`` entries are skipped."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_symlink() or path.exists():
+            raise OutputExists(f"{path} already exists and was left as it is")

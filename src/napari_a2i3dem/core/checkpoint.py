@@ -29,6 +29,14 @@ def checkpoint_path_for(model_path: str | Path) -> Path:
     return model_path.with_name(f"{stem}.ckpt.pt")
 
 
+def model_path_for(checkpoint_path: str | Path) -> Path:
+    """The model file a checkpoint's run writes: ``model.ckpt.pt`` -> ``model.pt`` (the inverse
+    of :func:`checkpoint_path_for`; any other name gets ``.pt`` after its stem)."""
+    path = Path(checkpoint_path)
+    stem = path.name.removesuffix(".pt").removesuffix(".ckpt")
+    return path.with_name(f"{stem}.pt")
+
+
 def atomic_torch_save(obj, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it into place."""
     path = Path(path)

@@ -28,6 +28,7 @@ from .reconstruction import (
     Progress,
     _cancel_check,
     as_module,
+    output_shape,
     reconstruct,
     row_bands,
 )
@@ -89,22 +90,22 @@ def _input_rows(height: int, tile: int, overlap: int, band: tuple[int, int]) -> 
 
 def reconstruct_band(payload: dict, part, offset: int, shape: tuple[int, int, int], dtype: str,
                      ratio: float, scale: dict, band: tuple[int, int], options: dict
-                     ) -> list[tuple[int, int, np.ndarray, np.ndarray | None]]:
+                     ) -> list[tuple[slice, slice, np.ndarray, np.ndarray | None]]:
     """Worker task: the output rows ``band`` from input rows ``offset : offset + part rows``."""
     threads = options.pop("threads", None)
     if threads:
         torch.set_num_threads(int(threads))
     is_lazy = hasattr(part, "compute")
 
-    def read_rows(a: int, b: int) -> np.ndarray:
-        block = part[:, a - offset:b - offset, :]
+    def read_block(z0: int, z1: int, a: int, b: int) -> np.ndarray:
+        block = part[z0:z1, a - offset:b - offset, :]
         return np.asarray(block.compute(scheduler="synchronous") if is_lazy else block)
 
     pieces = reconstruct(
         _StackShape(tuple(shape), np.dtype(dtype)), model_from_payload(payload), ratio,
-        scale=IntensityScale.from_dict(scale), rows=band, read_rows=read_rows, **options,
+        scale=IntensityScale.from_dict(scale), rows=band, read_block=read_block, **options,
     )
-    return [(p.rows.start, p.rows.stop, p.data, p.confidence) for p in pieces]
+    return [(p.planes, p.rows, p.data, p.confidence) for p in pieces]
 
 
 @contextmanager
@@ -167,21 +168,21 @@ def reconstruct_distributed(stack, model, ratio: float, client, *, tile: int = 2
             np.dtype(stack.dtype).str, ratio, scale.to_dict(), band, dict(options), pure=False,
         ))
     started = time.perf_counter()
-    rows_done = 0
+    voxels_done, voxels = 0, int(np.prod(output_shape(stack.shape, ratio)))
     try:
         for future in as_completed(futures):
             if is_cancelled():
                 raise Cancelled("reconstruction stopped")
-            for start, stop, data, conf in future.result():
-                rows_done += stop - start
-                fraction = rows_done / height
+            for planes_here, rows, data, conf in future.result():
+                voxels_done += data.size
+                fraction = voxels_done / voxels
                 planes = (height + width) if fusion == "mean" else (
                     height if fusion == "xz" else width)
                 progress = Progress(fraction, fraction * planes, planes,
                                     time.perf_counter() - started)
                 if on_progress is not None:
                     on_progress(progress)
-                yield Piece(slice(start, stop), data, conf, progress)
+                yield Piece(rows, data, conf, progress, planes=planes_here)
     finally:
         for future in futures:
             future.cancel()

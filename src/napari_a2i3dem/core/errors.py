@@ -14,6 +14,11 @@ class GeometryUnknown(InputError):
     each front-end adds how to give it (the command line: ``commands._common.error_text``)."""
 
 
+class OutputExists(InputError):
+    """An output would replace something that is already there. Nothing is replaced unless the
+    user says so; each front-end adds how (the command line: ``--overwrite``)."""
+
+
 class StackReadError(A2IError, OSError):
     """A file could not be read as an image stack."""
 

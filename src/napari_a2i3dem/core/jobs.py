@@ -2,7 +2,9 @@
 
 * :func:`open_stack` - read any supported input (TIFF, OME-Zarr) as a checked 3-D volume;
 * :func:`stream_into` - write a reconstruction's pieces into its output target(s), make them
-  final when complete, and leave nothing behind on any error or cancel.
+  final when complete, and leave nothing behind on any error or cancel;
+* :func:`make_trainer` - a new or a resumed training run, with the one rule for where its model
+  and checkpoint go.
 
 The geometry (ρ from the stack, the model, or an override, with one warning) is decided by
 :func:`~.reconstruction.resolve_ratio`; a layer's spacing in napari by
@@ -47,11 +49,11 @@ def stream_into(target: OutputTarget, pieces: Iterable[Any], *,
         for piece in pieces:
             with _output_errors(target):
                 if piece.final:
-                    target.write(piece.rows, piece.data)
+                    target.write(piece.rows, piece.data, piece.planes)
                     if confidence is not None and piece.confidence is not None:
-                        confidence.write(piece.rows, piece.confidence)
+                        confidence.write(piece.rows, piece.confidence, piece.planes)
                 else:
-                    target.array[:, piece.rows, piece.cols] = piece.data
+                    target.array[piece.planes, piece.rows, piece.cols] = piece.data
             yield piece
         with _output_errors(target):
             result = target.commit()
@@ -73,3 +75,26 @@ def _output_errors(target: OutputTarget) -> Iterator[None]:
         yield
     except OSError as exc:
         raise unwritable(target.path or Path("the output"), exc) from exc
+
+
+def make_trainer(data, *, ratio: float, spacing, config, degradation=None,
+                 model_path: str | Path | None = None, resume_from: str | Path | None = None):
+    """The trainer of a new run (``model_path``) or of a resumed one (``resume_from``).
+
+    The model goes to ``model_path``, or next to the checkpoint being continued
+    (``x.ckpt.pt`` -> ``x.pt``); checkpoints always sit next to the model
+    (:func:`~.checkpoint.checkpoint_path_for`). A resumed run keeps its checkpoint's settings
+    and degradation (``degradation`` is ignored).
+    """
+    from .checkpoint import checkpoint_path_for, model_path_for
+    from .training import Trainer
+
+    if model_path is None:
+        if resume_from is None:
+            raise ValueError("make_trainer needs a model_path or a checkpoint to resume")
+        model_path = model_path_for(resume_from)
+    model_path = Path(model_path)
+    return Trainer(data, ratio=ratio, spacing=spacing,
+                   degradation=None if resume_from is not None else degradation, config=config,
+                   model_path=model_path, resume_from=resume_from,
+                   checkpoint_path=checkpoint_path_for(model_path))

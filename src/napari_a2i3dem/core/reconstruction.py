@@ -1,21 +1,25 @@
 """Isotropic reconstruction: cubic up-sampling in z, the network on every xz and yz plane, fusion.
 
-Order of work (see ``docs/reconstruction.md``): the output is produced in *y-slabs*. The yz planes
-are tiled along y on one global grid of overlapping tiles (:mod:`.tiling`); slab ``k`` is the
-y-range of tile-row ``k``. For each slab the engine
+Order of work (see ``docs/reconstruction.md``): the output is produced in *z-bands* of a few z
+tiles (:func:`z_bands`, at most :data:`Z_PLANES_PER_BAND` planes), and within a band in *y-slabs*.
+Tiles lie on one global grid per axis (:mod:`.tiling`); slab ``k`` is the y-range of tile-row
+``k``. For each band and slab the engine
 
-1. reads the input rows of tile-row ``k`` (all z, all x) and cubic-upsamples them along z with
-   :func:`~napari_a2i3dem.core.acquisition.upsample_axis` (the training operator);
-2. runs the network on the yz sub-planes of those rows (every x) and adds their blended tiles into a
-   running yz accumulator;
-3. rows ``s_k .. s_{k+1}`` are now final for the yz pass (no later tile-row reaches them): the
-   engine runs the xz planes of exactly those rows, fuses both passes, denormalises, casts and
-   yields them.
+1. reads the input planes the band's cubic rows need, rows of tile-row ``k``, all x, and
+   cubic-upsamples them along z with the training operator;
+2. runs the network on the yz sub-planes of those rows (every x) and adds their blended tiles into
+   a running yz accumulator (carried over in y);
+3. rows ``s_k .. s_{k+1}`` are now final for the yz pass: the engine runs the xz planes of exactly
+   those rows, adds the partial sums the previous band left for its overlapping planes, keeps the
+   partial sums of the planes the next band also reaches, fuses both passes, denormalises, casts
+   and yields the band's final planes of those rows.
 
-So every output row is computed once, the result is identical to tiling whole planes, and memory
-holds one slab (``Z_iso x tile x X``) plus the yz carry-over of the tile overlap — it grows with the
-plane size and the tile, never with the number of planes. :func:`reconstruct` takes a ``rows`` range
-so that :mod:`.distributed` workers can each produce a band of rows with the same function.
+Every tile is computed once and the blend weights are divided out once per voxel, so the result
+equals tiling whole planes (to float rounding). Memory holds one band's slab
+(``band x tile x X``), the yz carry of the y overlap and the z carry of the overlap between bands
+(``overlap x Y x X`` per pass): it grows with the plane size and the tile, never with the number
+of planes. :func:`reconstruct` takes a ``rows`` range so that :mod:`.distributed` workers can each
+produce a band of rows with the same function.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ class Progress:
 
 @dataclass
 class Piece:
-    """Output rows ``rows`` (y) of the isotropic volume, all z and the columns ``cols`` (x).
+    """Output planes ``planes`` (z), rows ``rows`` (y) and columns ``cols`` (x) of the volume.
 
     ``final`` pieces hold the fused result (all x). With ``provisional=True`` the engine also
     yields early ``final=False`` pieces: the yz pass alone for a few columns of rows that are
@@ -103,6 +107,8 @@ class Piece:
     progress: Progress
     cols: slice = field(default_factory=lambda: slice(None))
     final: bool = True
+    #: output planes (z) of ``data``; all of them for a volume shallower than one z-band
+    planes: slice = field(default_factory=lambda: slice(None))
 
 
 def output_shape(shape: tuple[int, int, int], ratio: float) -> tuple[int, int, int]:
@@ -280,21 +286,95 @@ def row_bands(length: int, tile: int, overlap: int, count: int) -> list[tuple[in
     return [(finals[g[0]][0], finals[g[-1]][1]) for g in groups if len(g)]
 
 
-RowReader = Callable[[int, int], np.ndarray]
+RowReader = Callable[[int, int, int, int], np.ndarray]
+"""``read(z0, z1, y0, y1)``: input planes ``z0:z1``, rows ``y0:y1``, every column."""
 
 #: yz planes run this many columns at a time: their copies are (columns, depth, tile rows), not
 #: the whole slab (columns are independent, so the result is the same)
 YZ_COLUMNS_PER_CHUNK = 64
 #: final pieces hold at most this many rows unless ``piece_rows`` says otherwise
 XZ_ROWS_PER_PIECE = 16
+#: output planes per z-band (whole tiles, at least one): the slab, the yz carry and the pieces
+#: are this deep at most, so memory does not grow with the number of planes
+Z_PLANES_PER_BAND = 128
 
 
-def _row_reader(stack) -> RowReader:
+@dataclass(frozen=True)
+class ZBand:
+    """Consecutive z tiles processed together; ``final`` planes are done after this band.
+
+    ``tiles`` are in band coordinates (plane ``start`` is 0). The planes ``handoff:stop`` are
+    also reached by the next band's tiles: their partial sums are carried over to it.
+    """
+
+    start: int
+    stop: int
+    tiles: tuple[AxisTile, ...]
+    final: slice
+    handoff: int
+
+
+def z_bands(depth: int, tile: int, overlap: int, planes: int = Z_PLANES_PER_BAND
+            ) -> list[ZBand]:
+    """Group the z tiles of a ``depth``-plane output into bands of at most ``planes`` planes
+    (a band holds at least one tile); every tile belongs to exactly one band."""
+    tiles = axis_tiles(depth, tile, overlap)
+    groups: list[list[AxisTile]] = [[tiles[0]]]
+    for t in tiles[1:]:
+        if t.stop - groups[-1][0].start <= max(int(planes), tile):
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    bands = []
+    for i, group in enumerate(groups):
+        start, stop = group[0].start, group[-1].stop
+        handoff = groups[i + 1][0].start if i + 1 < len(groups) else stop
+        local = tuple(AxisTile(t.start - start, t.stop - start, t.weight) for t in group)
+        bands.append(ZBand(start, stop, local, slice(0 if i == 0 else start, handoff), handoff))
+    return bands
+
+
+def weight_sum(tiles: list[AxisTile], length: int) -> np.ndarray:
+    """The summed 1-D blending weights of ``tiles`` over an axis of ``length`` pixels."""
+    total = np.zeros(length, dtype=np.float32)
+    for t in tiles:
+        total[t.slice] += t.weight
+    return total
+
+
+def _block_reader(stack) -> RowReader:
     if is_dask(stack):
-        def read(a: int, b: int) -> np.ndarray:
-            return np.asarray(stack[:, a:b, :].compute(scheduler="synchronous"))
+        def read(z0: int, z1: int, a: int, b: int) -> np.ndarray:
+            return np.asarray(stack[z0:z1, a:b, :].compute(scheduler="synchronous"))
         return read
-    return lambda a, b: np.asarray(stack[:, a:b, :])
+    return lambda z0, z1, a, b: np.asarray(stack[z0:z1, a:b, :])
+
+
+class _Passes:
+    """The xz and yz results of one band, plane-normalised (x / y weights divided out) but
+    not yet in z: z-weights are divided out once every band reaching a plane has added to it."""
+
+    def __init__(self, band: ZBand, previous: dict[str, np.ndarray], keys: tuple[str, ...],
+                 rows: int, width: int, z_weight: np.ndarray) -> None:
+        self.band = band
+        self.previous = previous  # carried sums for planes band.start : previous band's stop
+        self.carry = {key: np.zeros((band.stop - band.handoff, rows, width), np.float32)
+                      for key in keys} if band.handoff < band.stop else {}
+        self.z_weight = z_weight[band.final, None, None]
+
+    def finish(self, key: str, sums: np.ndarray, rows: slice, cols: slice = slice(None),
+               *, keep: bool = True) -> np.ndarray:
+        """The final planes of ``sums`` (band depth, rows, cols), with the carry in; the planes
+        handed on to the next band are kept (unless ``keep`` is False: a provisional look)."""
+        band = self.band
+        carried = self.previous.get(key)
+        if carried is not None:
+            sums = sums.copy() if not keep else sums
+            sums[:len(carried)] += carried[:, rows, cols]
+        if keep and key in self.carry:
+            self.carry[key][:, rows, cols] = sums[band.handoff - band.start:]
+        final = slice(band.final.start - band.start, band.final.stop - band.start)
+        return sums[final] / self.z_weight
 
 
 def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 32,
@@ -302,9 +382,10 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
                 confidence: bool = True, scale: IntensityScale | None = None,
                 rows: tuple[int, int] | None = None, cancel=None,
                 on_progress: Callable[[Progress], None] | None = None,
-                amp: bool = True, read_rows: RowReader | None = None,
-                piece_rows: int | None = None, provisional: bool = False) -> Iterator[Piece]:
-    """Reconstruct the isotropic volume of ``stack`` (z, y, x), yielding finished y-slabs.
+                amp: bool = True, read_block: RowReader | None = None,
+                piece_rows: int | None = None, provisional: bool = False,
+                band_planes: int = Z_PLANES_PER_BAND) -> Iterator[Piece]:
+    """Reconstruct the isotropic volume of ``stack`` (z, y, x), yielding finished pieces.
 
     ``model``: a ``torch.nn.Module`` (B,1,H,W) -> (B,1,H,W), a ``LoadedModel`` or a model path.
     ``ratio``: z-spacing / lateral spacing. Planes larger than ``tile`` are tiled with
@@ -316,11 +397,13 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     :class:`~.errors.Cancelled` when set. ``piece_rows`` caps the rows of a final piece (default
     :data:`XZ_ROWS_PER_PIECE`, which bounds the xz pass's working copies); ``provisional`` adds
     the early yz-only pieces described in :class:`Piece` (for viewers; writers to files leave it
-    off).
+    off). ``band_planes`` bounds the output planes worked on at once (:func:`z_bands`).
     """
     ratio = validate_ratio(ratio)
     if piece_rows is not None and int(piece_rows) < 1:
         raise InputError(f"piece_rows must be at least 1, got {piece_rows}")
+    if int(band_planes) < 1:
+        raise InputError(f"band_planes must be at least 1, got {band_planes}")
     validate_volume(stack, check_values=False)
     tile, overlap = validate_tiling(tile, overlap)
     fusion = _validate_fusion(fusion)
@@ -330,124 +413,209 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     lo, hi = (0, height) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= lo < hi <= height:
         raise InputError(f"row range {lo}:{hi} is outside the stack's 0:{height} rows")
-    out_dtype = np.dtype(stack.dtype)
     scale = scale or IntensityScale.from_stack(stack)
-    read_rows = read_rows or _row_reader(stack)
-    matrix = interpolation_matrix(depth_in, ratio, depth).astype(np.float32)
-
-    z_tiles = axis_tiles(depth, tile, overlap)
-    x_tiles = axis_tiles(width, tile, overlap)
-    y_tiles = axis_tiles(height, tile, overlap)
-    bounds = tile_row_bounds(height, tile, overlap)
-    use_xz, use_yz = fusion in ("mean", "xz"), fusion in ("mean", "yz")
-    with_confidence = confidence and use_xz and use_yz
-
-    # Work plan: which tile-rows touch the band, and how many network tiles in total.
-    steps = [k for k, (start, _, stop) in enumerate(bounds) if start < hi and stop > lo]
-    total_tiles = 0
-    for k in steps:
-        final = max(bounds[k][0], lo), min(bounds[k][1], hi)
-        if use_xz:
-            total_tiles += max(0, final[1] - final[0]) * len(z_tiles) * len(x_tiles)
-        if use_yz:
-            total_tiles += width * len(z_tiles)
-    planes_total = (hi - lo if use_xz else 0) + (width if use_yz else 0)
-    done = [0]
-    warm: list[float] = []  # (seconds, fraction) when the first batch finished
-    started = time.perf_counter()
-
-    def progress() -> Progress:
-        fraction = done[0] / total_tiles if total_tiles else 1.0
-        warm_s, warm_fraction = warm if warm else (0.0, 0.0)
-        return Progress(fraction, fraction * planes_total, planes_total,
-                        time.perf_counter() - started, warm_s, warm_fraction)
-
-    def count_tiles(n: int) -> None:
-        done[0] += n
-        if not warm:
-            warm.extend((time.perf_counter() - started, done[0] / max(total_tiles, 1)))
-        if on_progress is not None:
-            on_progress(progress())
-
+    plan = _Plan(
+        depth=depth, height=height, width=width, lo=lo, hi=hi, tile=tile, overlap=overlap,
+        use_xz=fusion in ("mean", "xz"), use_yz=fusion in ("mean", "yz"),
+        bands=z_bands(depth, tile, overlap, band_planes),
+        matrix=interpolation_matrix(depth_in, ratio, depth).astype(np.float32),
+    )
+    meter = _TileMeter(plan.total_tiles(), plan.planes_total(), on_progress)
     runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
-                         cancel=_cancel_check(cancel), on_tiles=count_tiles)
+                         cancel=_cancel_check(cancel), on_tiles=meter.count)
+    work = _BandWork(plan, runner, scale, read_block or _block_reader(stack),
+                     np.dtype(stack.dtype), meter, confidence=confidence,
+                     piece_rows=XZ_ROWS_PER_PIECE if piece_rows is None else int(piece_rows),
+                     provisional=provisional)
+    carried: dict[str, np.ndarray] = {}
+    for band in plan.bands:
+        passes = _Passes(band, carried, plan.keys, hi - lo, width, plan.z_weight)
+        yield from work.band(passes)
+        carried = passes.carry
+    del carried, work
+    release_memory()
 
-    carry_start = 0  # first row held in the yz accumulator
-    carry_sum = np.zeros((depth, 0, width), dtype=np.float32)
-    carry_weight = np.zeros((depth, 0), dtype=np.float32)
-    for k in steps:
-        slab_start, slab_stop = y_tiles[k].start, y_tiles[k].stop
-        final_start, final_stop = max(bounds[k][0], lo), min(bounds[k][1], hi)
-        raw = read_rows(slab_start, slab_stop)
+
+@dataclass
+class _Plan:
+    """The fixed geometry of one run: grid, tiles, bands, and the cubic operator."""
+
+    depth: int
+    height: int
+    width: int
+    lo: int
+    hi: int
+    tile: int
+    overlap: int
+    use_xz: bool
+    use_yz: bool
+    bands: list[ZBand]
+    matrix: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.x_tiles = axis_tiles(self.width, self.tile, self.overlap)
+        self.y_tiles = axis_tiles(self.height, self.tile, self.overlap)
+        self.y_bounds = tile_row_bounds(self.height, self.tile, self.overlap)
+        self.z_weight = weight_sum(axis_tiles(self.depth, self.tile, self.overlap), self.depth)
+        self.x_weight = weight_sum(self.x_tiles, self.width)
+        self.y_weight = weight_sum(self.y_tiles, self.height)
+        self.keys = tuple(k for k, on in (("xz", self.use_xz), ("yz", self.use_yz)) if on)
+        #: y tile-rows that touch the output rows lo:hi
+        self.steps = [k for k, (start, _, stop) in enumerate(self.y_bounds)
+                      if start < self.hi and stop > self.lo]
+
+    def final_rows(self, k: int) -> tuple[int, int]:
+        return max(self.y_bounds[k][0], self.lo), min(self.y_bounds[k][1], self.hi)
+
+    def total_tiles(self) -> int:
+        z_tiles = sum(len(b.tiles) for b in self.bands)
+        total = 0
+        for k in self.steps:
+            a, b = self.final_rows(k)
+            if self.use_xz:
+                total += max(0, b - a) * z_tiles * len(self.x_tiles)
+            if self.use_yz:
+                total += self.width * z_tiles
+        return total
+
+    def planes_total(self) -> int:
+        return (self.hi - self.lo if self.use_xz else 0) + (self.width if self.use_yz else 0)
+
+    def input_planes(self, band: ZBand) -> tuple[int, int]:
+        """The input planes the cubic operator reads for the band's output planes."""
+        used = np.flatnonzero(np.any(self.matrix[band.start:band.stop] != 0, axis=0))
+        return int(used[0]), int(used[-1]) + 1
+
+
+class _TileMeter:
+    """Counts network tiles into :class:`Progress` (rate measured after the first batch)."""
+
+    def __init__(self, total: int, planes: int, on_progress) -> None:
+        self.total, self.planes, self.on_progress = total, planes, on_progress
+        self.done = 0
+        self.warm: tuple[float, float] | None = None
+        self.started = time.perf_counter()
+
+    def progress(self) -> Progress:
+        fraction = self.done / self.total if self.total else 1.0
+        warm_s, warm_fraction = self.warm or (0.0, 0.0)
+        return Progress(fraction, fraction * self.planes, self.planes,
+                        time.perf_counter() - self.started, warm_s, warm_fraction)
+
+    def count(self, n: int) -> None:
+        self.done += n
+        if self.warm is None:
+            self.warm = (time.perf_counter() - self.started, self.done / max(self.total, 1))
+        if self.on_progress is not None:
+            self.on_progress(self.progress())
+
+
+class _BandWork:
+    """One z-band: y-slabs in order, the yz pass with its carry in y, the xz pass, fusion."""
+
+    def __init__(self, plan: _Plan, runner: PlaneRunner, scale: IntensityScale,
+                 read_block: RowReader, out_dtype: np.dtype, meter: _TileMeter, *,
+                 confidence: bool, piece_rows: int, provisional: bool) -> None:
+        self.plan, self.runner, self.scale, self.read_block = plan, runner, scale, read_block
+        self.out_dtype, self.meter = out_dtype, meter
+        self.with_confidence = confidence and plan.use_xz and plan.use_yz
+        self.piece_rows, self.provisional = piece_rows, provisional
+
+    def _slab(self, band: ZBand, start: int, stop: int) -> np.ndarray:
+        """Normalised, cubic-upsampled input rows ``start:stop`` for the band's planes."""
+        z0, z1 = self.plan.input_planes(band)
+        raw = self.read_block(z0, z1, start, stop)
         if raw.dtype.kind == "f" and not np.isfinite(raw).all():  # lazy / zarr stacks land here
             where = find_non_finite(raw)
             raise InputError(non_finite_message(
-                "the stack", (where[0], where[1] + slab_start, where[2])))
-        slab = scale.normalize(raw)
+                "the stack", (where[0] + z0, where[1] + start, where[2])))
+        slab = self.scale.normalize(raw)
         del raw
-        slab = np.tensordot(matrix, slab, axes=(1, 0))  # (depth, rows, width) float32
+        return np.tensordot(self.plan.matrix[band.start:band.stop, z0:z1], slab,
+                            axes=(1, 0))  # (band depth, rows, width) float32
 
-        yz = None
-        if use_yz:
-            keep_from = max(slab_start, lo)
-            if carry_sum.shape[1] == 0:
-                carry_start = keep_from
-            grow = slab_stop - (carry_start + carry_sum.shape[1])
-            if grow > 0:
-                carry_sum = np.concatenate(
-                    [carry_sum, np.zeros((depth, grow, width), np.float32)], axis=1)
-                carry_weight = np.concatenate(
-                    [carry_weight, np.zeros((depth, grow), np.float32)], axis=1)
-            src = slice(keep_from - slab_start, slab_stop - slab_start)
-            dst = slice(keep_from - carry_start, slab_stop - carry_start)
-            part = slice(final_start - carry_start, final_stop - carry_start)
-            y_piece = AxisTile(0, slab_stop - slab_start, y_tiles[k].weight)
-            # the yz planes of a few columns at a time: each column is done after its chunk, and
-            # the plane copies and their blended sums stay a fraction of the slab
-            chunk = (max(1, runner.batch // len(z_tiles)) if provisional
-                     else min(width, YZ_COLUMNS_PER_CHUNK))
-            for c0 in range(0, width, chunk):
-                cols = slice(c0, min(width, c0 + chunk))
-                planes = np.ascontiguousarray(slab[:, :, cols].transpose(2, 0, 1))
-                total, weight = runner.run(planes, z_tiles, [y_piece])
-                carry_sum[:, dst, cols] += total.transpose(1, 2, 0)[:, src]
-                if c0 == 0:
-                    carry_weight[:, dst] += weight[:, src]
-                del planes, total
-                if provisional and final_stop > final_start:
-                    early = carry_sum[:, part, cols] / carry_weight[:, part, None]
-                    yield Piece(slice(final_start, final_stop),
-                                cast_like(scale.denormalize(early), out_dtype), None,
-                                progress(), cols=cols, final=False)
+    def _output(self, values: np.ndarray) -> np.ndarray:
+        return cast_like(self.scale.denormalize(values), self.out_dtype)
+
+    def band(self, passes: _Passes) -> Iterator[Piece]:
+        plan, band = self.plan, passes.band
+        y_sum = np.zeros((band.stop - band.start, 0, plan.width), np.float32)
+        y_start = 0  # first row held in the yz accumulator
+        for k in plan.steps:
+            slab_start, slab_stop = plan.y_tiles[k].start, plan.y_tiles[k].stop
+            final_start, final_stop = plan.final_rows(k)
+            slab = self._slab(band, slab_start, slab_stop)
+            yz = None
+            if plan.use_yz:
+                keep_from = max(slab_start, plan.lo)
+                if y_sum.shape[1] == 0:
+                    y_start = keep_from
+                grow = slab_stop - (y_start + y_sum.shape[1])
+                if grow > 0:
+                    y_sum = np.concatenate(
+                        [y_sum, np.zeros((y_sum.shape[0], grow, plan.width), np.float32)], 1)
+                yield from self._yz_pass(passes, slab, k, y_sum, y_start)
+                if final_stop > final_start:
+                    part = slice(final_start - y_start, final_stop - y_start)
+                    sums = y_sum[:, part] / plan.y_weight[final_start:final_stop, None]
+                    yz = passes.finish("yz", sums, slice(final_start - plan.lo,
+                                                         final_stop - plan.lo))
+                    y_sum = y_sum[:, part.stop:].copy()
+                    y_start = final_stop
             if final_stop > final_start:
-                yz = carry_sum[:, part] / carry_weight[:, part, None]
-                carry_sum = carry_sum[:, part.stop:].copy()
-                carry_weight = carry_weight[:, part.stop:].copy()
-                carry_start = final_stop
-        if final_stop <= final_start:
-            continue
+                yield from self._xz_pieces(passes, slab, slab_start, final_start, final_stop, yz)
+            del slab
 
-        # the xz planes of a few rows at a time: their copies and blended sums (rows, depth, x)
-        # stay a fraction of the slab instead of several slab-sized arrays
-        step_rows = XZ_ROWS_PER_PIECE if piece_rows is None else int(piece_rows)
-        for r0 in range(final_start, final_stop, step_rows):
-            r1 = min(final_stop, r0 + step_rows)
+    def _yz_pass(self, passes: _Passes, slab: np.ndarray, k: int, y_sum: np.ndarray,
+                 y_start: int) -> Iterator[Piece]:
+        """Add the yz planes of tile-row ``k`` into ``y_sum``, a few columns at a time (each
+        column is done after its chunk, and the copies stay a fraction of the slab)."""
+        plan, band = self.plan, passes.band
+        slab_start, slab_stop = plan.y_tiles[k].start, plan.y_tiles[k].stop
+        final_start, final_stop = plan.final_rows(k)
+        keep_from = max(slab_start, plan.lo)
+        src = slice(keep_from - slab_start, slab_stop - slab_start)
+        dst = slice(keep_from - y_start, slab_stop - y_start)
+        y_piece = AxisTile(0, slab_stop - slab_start, plan.y_tiles[k].weight)
+        chunk = (max(1, self.runner.batch // len(band.tiles)) if self.provisional
+                 else min(plan.width, YZ_COLUMNS_PER_CHUNK))
+        for c0 in range(0, plan.width, chunk):
+            cols = slice(c0, min(plan.width, c0 + chunk))
+            planes = np.ascontiguousarray(slab[:, :, cols].transpose(2, 0, 1))
+            total, _ = self.runner.run(planes, list(band.tiles), [y_piece])
+            y_sum[:, dst, cols] += total.transpose(1, 2, 0)[:, src]
+            del planes, total
+            if self.provisional and final_stop > final_start:
+                part = slice(final_start - y_start, final_stop - y_start)
+                sums = y_sum[:, part, cols] / plan.y_weight[final_start:final_stop, None]
+                early = passes.finish("yz", sums, slice(final_start - plan.lo,
+                                                        final_stop - plan.lo), cols, keep=False)
+                yield Piece(slice(final_start, final_stop), self._output(early), None,
+                            self.meter.progress(), cols=cols, final=False, planes=band.final)
+
+    def _xz_pieces(self, passes: _Passes, slab: np.ndarray, slab_start: int,
+                   final_start: int, final_stop: int, yz: np.ndarray | None) -> Iterator[Piece]:
+        """The xz planes of a few rows at a time (their copies and blended sums stay a fraction
+        of the slab), fused with the yz pass and yielded."""
+        plan, band = self.plan, passes.band
+        for r0 in range(final_start, final_stop, self.piece_rows):
+            r1 = min(final_stop, r0 + self.piece_rows)
             xz = None
-            if use_xz:
-                rows_here = slice(r0 - slab_start, r1 - slab_start)
-                planes = np.ascontiguousarray(slab[:, rows_here].transpose(1, 0, 2))
-                total, weight = runner.run(planes, z_tiles, x_tiles)
-                xz = (total / weight).transpose(1, 0, 2)
-                del planes, total
+            if plan.use_xz:
+                planes = np.ascontiguousarray(
+                    slab[:, r0 - slab_start:r1 - slab_start].transpose(1, 0, 2))
+                total, _ = self.runner.run(planes, list(band.tiles), plan.x_tiles)
+                del planes
+                sums = (total / plan.x_weight).transpose(1, 0, 2)
+                xz = passes.finish("xz", sums, slice(r0 - plan.lo, r1 - plan.lo))
+                del total, sums
             yz_here = None if yz is None else yz[:, r0 - final_start:r1 - final_start]
             fused = xz if yz_here is None else yz_here if xz is None else 0.5 * (xz + yz_here)
             conf = None
-            if with_confidence:
-                conf = np.abs(xz - yz_here) * np.float32(scale.high - scale.low)
-            data = cast_like(scale.denormalize(fused), out_dtype)
-            yield Piece(slice(r0, r1), data, conf, progress())
-    carry_sum = carry_weight = slab = None  # free the work buffers before handing pages back
-    release_memory()
+            if self.with_confidence:
+                conf = np.abs(xz - yz_here) * np.float32(self.scale.high - self.scale.low)
+            yield Piece(slice(r0, r1), self._output(fused), conf, self.meter.progress(),
+                        planes=band.final)
 
 
 def reconstruct_xz_plane(stack, model, ratio: float, y: int, *, tile: int = 256,
@@ -469,7 +637,7 @@ def reconstruct_xz_plane(stack, model, ratio: float, y: int, *, tile: int = 256,
         raise InputError(f"row {y} is outside the stack's 0:{height} rows")
     depth = isotropic_length(depth_in, ratio)
     scale = scale or IntensityScale.from_stack(stack)
-    row = scale.normalize(_row_reader(stack)(y, y + 1))[:, 0, :]  # (z, x)
+    row = scale.normalize(_block_reader(stack)(0, depth_in, y, y + 1))[:, 0, :]  # (z, x)
     matrix = interpolation_matrix(depth_in, ratio, depth).astype(np.float32)
     cubic = np.ascontiguousarray(matrix @ row, dtype=np.float32)
     runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
@@ -488,9 +656,9 @@ def reconstruct_volume(stack, model, ratio: float, **kwargs
     volume = np.empty(shape, dtype=np.dtype(stack.dtype))
     conf = None
     for piece in reconstruct(stack, model, ratio, **kwargs):
-        volume[:, piece.rows] = piece.data
+        volume[piece.planes, piece.rows] = piece.data
         if piece.confidence is not None:
             if conf is None:
                 conf = np.zeros(shape, dtype=np.float32)
-            conf[:, piece.rows] = piece.confidence
+            conf[piece.planes, piece.rows] = piece.confidence
     return volume, conf

@@ -107,8 +107,8 @@ class OutputTarget:
     path: Path | None = None
     array = None
 
-    def write(self, rows: slice, data: np.ndarray) -> None:
-        self.array[:, rows, :] = data
+    def write(self, rows: slice, data: np.ndarray, planes: slice = slice(None)) -> None:
+        self.array[planes, rows, :] = data
 
     def commit(self):
         """Make the output final; returns an array-like view of the result."""

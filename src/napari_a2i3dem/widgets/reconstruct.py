@@ -35,6 +35,7 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -43,22 +44,22 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.devices import available_devices, torch_threads
-from ..core.errors import A2IError, Cancelled, InputError
+from ..core.errors import A2IError, Cancelled, InputError, OutputExists
 from ..core.jobs import stream_into
 from ..core.reconstruction import (
-    FUSIONS,
     cubic_upsample_stack,
     isotropic_spacing,
     output_shape,
     reconstruct,
     reconstruct_xz_plane,
 )
+from ..core.settings import ReconstructionSettings
 from ..core.stores import check_output_path, open_target
-from ..core.tiling import validate_tiling
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits
 from ._section import Section
+from ._settings_controls import setting_combo, setting_spin, spin_setting
 from ._shared import OUTPUT_ROLE, ROLE_KEY, plugin_state, settle_heap
 from ._tasks import named_task
 
@@ -132,7 +133,8 @@ class ReconstructWidget(QWidget):
         self._progress = None
         self._started = 0.0
         self._file_target = False
-        self._dirty_rows: list[slice] = []
+        self._dirty_rows: list[tuple[slice, slice]] = []  # (planes, rows) of new pieces
+        self._replace_confirmed: Path | None = None
         self._comparison: dict | None = None
         self._ortho_dock = None
         self._build()
@@ -191,19 +193,16 @@ class ReconstructWidget(QWidget):
         path_row.addWidget(path_browse)
         self._path_widgets = (self.path_edit, path_browse)
 
-        self.tile_spin = self._spin(16, 4096, 256, "network tile (pixels); larger planes are tiled")
+        # bounds, defaults, choices and tooltips: core.settings, as on the command line
+        self.tile_spin = setting_spin(ReconstructionSettings, "tile")
         self.tile_spin.setSingleStep(32)
-        self.overlap_spin = self._spin(0, 512, 32, "tile overlap, blended smoothly")
-        self.batch_spin = self._spin(1, 512, 8, "tiles per network batch")
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(["auto", *available_devices()])
-        self.device_combo.setToolTip("where the network runs (auto: the GPU if there is one)")
-        self.threads_spin = self._spin(0, 256, 0, "CPU threads for the network (0: PyTorch's "
-                                       "default, all cores); fewer keep the machine responsive")
-        self.threads_spin.setSpecialValueText("all")
-        self.fusion_combo = QComboBox()
-        self.fusion_combo.addItems(list(FUSIONS))
-        self.fusion_combo.setToolTip("mean of the xz and yz passes, or one pass (twice as fast)")
+        self.overlap_spin = setting_spin(ReconstructionSettings, "overlap")
+        self.batch_spin = setting_spin(ReconstructionSettings, "batch")
+        self.device_combo = setting_combo(ReconstructionSettings, "device",
+                                          ("auto", *available_devices()))
+        self.threads_spin = setting_spin(ReconstructionSettings, "threads", none_text="all",
+                                         maximum=256)
+        self.fusion_combo = setting_combo(ReconstructionSettings, "fusion")
         self.confidence_check = QCheckBox("keep the xz/yz disagreement map")
         self.confidence_check.setToolTip("a layer showing where the two passes disagree "
                                          "(where the network is least certain)")
@@ -291,12 +290,20 @@ class ReconstructWidget(QWidget):
         self._on_target_changed(self.target_combo.currentText())
 
     @staticmethod
-    def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
+    def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:  # not a setting
         spin = QSpinBox()
         spin.setRange(low, high)
         spin.setValue(value)
         spin.setToolTip(tip)
         return spin
+
+    def engine_settings(self) -> ReconstructionSettings:
+        """The engine controls as validated settings (one line naming a bad one)."""
+        return ReconstructionSettings.parse(
+            tile=self.tile_spin.value(), overlap=self.overlap_spin.value(),
+            batch=self.batch_spin.value(), device=self.device_combo.currentText(),
+            fusion=self.fusion_combo.currentText(),
+            threads=spin_setting(ReconstructionSettings, "threads", self.threads_spin))
 
     # ----------------------------------------------------------------------------- inputs
     def _image_layers(self) -> list[Image]:
@@ -412,6 +419,18 @@ class ReconstructWidget(QWidget):
                                               "OME-Zarr (*.zarr);;TIFF (*.tif *.tiff)")
         if path:
             self.path_edit.setText(path)
+            self._replace_confirmed = Path(path)  # the dialog asked before replacing it
+
+    def _may_replace(self, path: Path) -> bool:
+        """An output that already exists is replaced only when the user says so (the save
+        dialog asked already, else a question here); nothing is replaced silently."""
+        if not (path.exists() or path.is_symlink()) or path == self._replace_confirmed:
+            return True
+        answer = QMessageBox.question(
+            self, "Replace the output?", f"{path} already exists. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     # ----------------------------------------------------------------------------- preview
     def preview_plane(self) -> bool:
@@ -472,12 +491,11 @@ class ReconstructWidget(QWidget):
         if not model_path.is_file():
             raise InputError(f"the model file {model_path} does not exist")
         ratio = validate_ratio(self.ratio_spin.value())
-        validate_tiling(self.tile_spin.value(), self.overlap_spin.value())
+        chosen = self.engine_settings()
         spacing = self.spacing_for(name) or (ratio, 1.0, 1.0)
-        settings = {"tile": self.tile_spin.value(), "overlap": self.overlap_spin.value(),
-                    "batch": self.batch_spin.value(), "device": self.device_combo.currentText()}
+        settings = chosen.model_dump(include={"tile", "overlap", "batch", "device"})
         request = {"stack": stack, "model_path": model_path, "ratio": ratio,
-                   "threads": self.threads_spin.value() or None, "settings": settings}
+                   "threads": chosen.threads, "settings": settings}
         if preview:
             request["row"] = self.preview_row_spin.value()
             return request
@@ -488,8 +506,11 @@ class ReconstructWidget(QWidget):
                 raise InputError("give an output path ending in .tif or .zarr")
             source = getattr(getattr(layer, "source", None), "path", None)
             path = check_output_path(Path(text).expanduser(), protect=(source,))
+            if not self._may_replace(path):
+                raise OutputExists(f"{path} already exists and was left as it is; choose "
+                                   "another output path")
             request["protect"] = (source,)
-        fusion = self.fusion_combo.currentText()
+        fusion = chosen.fusion
         settings["fusion"] = fusion
         request.update(
             layer=layer, path=path, iso=isotropic_spacing(spacing),
@@ -564,7 +585,7 @@ class ReconstructWidget(QWidget):
             self.compare_button.setEnabled(True)
             self._show_status("reconstructing… (the volume fills in over the dimmed cubic)")
         elif kind == "piece":
-            self._dirty_rows.append(message[1])
+            self._dirty_rows.append(message[1:3])
 
     def _on_tick(self) -> None:
         self._refresh_output()
@@ -577,7 +598,7 @@ class ReconstructWidget(QWidget):
             return
         layer = self.output_layer
         if layer is not None and layer in self.viewer.layers and any(
-                self._slice_shows_rows(layer, r) for r in rows):
+                self._slice_shows_piece(layer, *r) for r in rows):
             layer.refresh(extent=False, highlight=False)
             self.refreshes += 1
         conf = self.confidence_layer
@@ -585,16 +606,19 @@ class ReconstructWidget(QWidget):
             conf.refresh(extent=False, highlight=False)
             self._fit_confidence_contrast()
 
-    def _slice_shows_rows(self, layer: Image, rows: slice) -> bool:
-        """False when the 2-D view slices y outside ``rows`` (nothing visible changed)."""
+    def _slice_shows_piece(self, layer: Image, planes: slice, rows: slice) -> bool:
+        """False when the 2-D view slices z or y outside the piece (nothing visible changed)."""
         dims = self.viewer.dims
         if dims.ndisplay != 2 or dims.ndim < 3:
             return True
-        y_axis = dims.ndim - 2
-        if y_axis in dims.displayed:
-            return True
-        y = (dims.point[y_axis] - layer.translate[-2]) / layer.scale[-2]
-        return rows.start - 0.5 <= y < rows.stop - 0.5
+        for axis, span in ((dims.ndim - 3, planes), (dims.ndim - 2, rows)):
+            if axis in dims.displayed or span.start is None:
+                continue
+            at = (dims.point[axis] - layer.translate[axis - dims.ndim]) / layer.scale[
+                axis - dims.ndim]
+            if not span.start - 0.5 <= at < span.stop - 0.5:
+                return False
+        return True
 
     def _fit_confidence_contrast(self) -> None:
         data = self.confidence_layer.data
@@ -812,7 +836,7 @@ def _reconstruction_job(request: dict, progress_box):
                     piece = next(written)
                 except StopIteration as done:
                     return done.value
-                yield ("piece", piece.rows, piece.final)
+                yield ("piece", piece.planes, piece.rows, piece.final)
         finally:
             written.close()  # a worker closed mid-run: the partial output is discarded
 

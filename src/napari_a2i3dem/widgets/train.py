@@ -35,10 +35,12 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.checkpoint import checkpoint_path_for
 from ..core.degradations import DegradationConfig, config_summary
 from ..core.devices import available_devices
 from ..core.errors import A2IError, InputError
-from ..core.model import PRESETS
+from ..core.jobs import make_trainer
+from ..core.settings import TrainingSettings
 from ..core.training import TrainConfig, Trainer, recommended_patch_size
 from ..core.training_events import (
     CheckpointSaved,
@@ -55,6 +57,7 @@ from ..core.training_events import (
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits
+from ._settings_controls import setting_combo, setting_spin, spin_setting
 from ._shared import HELPER_ROLE, ROLE_KEY, plugin_state, settle_heap
 from ._tasks import named_task
 from ._train_runner import TrainingRun
@@ -76,10 +79,17 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def model_file_name(layer_name: str, preset: str) -> str:
-    """A file name that names the data and preset and never collides with an earlier run."""
+def model_file_name(layer_name: str, preset: str, folder: Path | None = None) -> str:
+    """A file name that names the data and preset and never collides with an earlier run (nor
+    with any file in ``folder``, model or checkpoint: a counter is added)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", layer_name).strip("._") or "stack"
-    return f"{safe}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    stem = f"{safe}-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name, count = f"{stem}.pt", 1
+    while folder is not None and any(
+            (folder / n).exists() for n in (name, checkpoint_path_for(Path(name)).name)):
+        count += 1
+        name = f"{stem}-{count}.pt"
+    return name
 
 
 class TrainWidget(QWidget):
@@ -115,7 +125,6 @@ class TrainWidget(QWidget):
 
     # ----------------------------------------------------------------------------- layout
     def _build(self) -> None:
-        defaults = TrainConfig()
         self.layer_combo = QComboBox()
         self.layer_combo.setToolTip("the anisotropic stack to learn from (its own xy planes)")
         self.layer_combo.currentTextChanged.connect(self._on_layer_changed)
@@ -124,26 +133,18 @@ class TrainWidget(QWidget):
         self.ratio_spin.setDecimals(3)
         self.ratio_spin.setValue(1.0)
         self.ratio_spin.setToolTip("up-sampling ratio: z spacing / xy spacing")
-        self.preset_combo = QComboBox()
-        self.preset_combo.addItems(list(PRESETS))
-        self.preset_combo.setCurrentText(defaults.preset)
+        # bounds, defaults, choices and tooltips: core.settings, as on the command line
+        self.preset_combo = setting_combo(TrainingSettings, "preset")
         self.preset_combo.currentTextChanged.connect(self._on_preset_changed)
-        self.preset_combo.setToolTip("network size: tiny (fast, CPU), small, base (GPU)")
-        self.steps_spin = self._spin(1, 1_000_000, defaults.steps)
-        self.steps_spin.setToolTip("optimisation steps in total (a resumed run continues to "
-                                   "this number)")
-        self.batch_spin = self._spin(1, 512, defaults.batch_size)
-        self.batch_spin.setToolTip("training pairs per step")
-        self.patch_spin = self._spin(16, 1024, defaults.patch_size)
-        self.patch_spin.setToolTip("size of the square xy patches the pairs are made from")
+        self.steps_spin = setting_spin(TrainingSettings, "steps", maximum=10_000_000)
+        self.batch_spin = setting_spin(TrainingSettings, "batch_size", maximum=512)
+        self.patch_spin = setting_spin(TrainingSettings, "patch_size", maximum=1024)
+        self.patch_spin.setValue(recommended_patch_size(self.preset_combo.currentText()))
         self.patch_spin.setSingleStep(16)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(["auto", *available_devices()])
-        self.device_combo.setToolTip("where the network trains (auto: the GPU if there is one)")
-        self.threads_spin = self._spin(0, 256, 0)
-        self.threads_spin.setSpecialValueText("all")
-        self.threads_spin.setToolTip("CPU threads for training (all: PyTorch's default); fewer "
-                                     "keep the machine responsive")
+        self.device_combo = setting_combo(TrainingSettings, "device",
+                                          ("auto", *available_devices()))
+        self.threads_spin = setting_spin(TrainingSettings, "threads", none_text="all",
+                                         maximum=256)
         self.output_edit = QLineEdit(str(DEFAULT_OUTPUT))
         browse = QPushButton("…")
         browse.setToolTip("choose the folder for the model and its checkpoint")
@@ -315,11 +316,17 @@ class TrainWidget(QWidget):
     def is_running(self) -> bool:
         return self._run is not None and not self._run.done.is_set()
 
-    def _config(self) -> TrainConfig:
-        return TrainConfig(
+    def settings(self) -> TrainingSettings:
+        """The controls as validated training settings (one line naming a bad one)."""
+        return TrainingSettings.parse(
             preset=self.preset_combo.currentText(), steps=self.steps_spin.value(),
-            batch_size=self.batch_spin.value(), patch_size=self.patch_spin.value(),
-            device=self.device_combo.currentText(), threads=self.threads_spin.value() or None)
+            batch_size=self.batch_spin.value(),
+            patch_size=spin_setting(TrainingSettings, "patch_size", self.patch_spin),
+            device=self.device_combo.currentText(),
+            threads=spin_setting(TrainingSettings, "threads", self.threads_spin))
+
+    def _config(self) -> TrainConfig:
+        return self.settings().train_config()
 
     def _choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Checkpoint to continue",
@@ -360,14 +367,10 @@ class TrainWidget(QWidget):
             spacing = spacing if spacing and ratio_from_spacing(spacing) == ratio else None
         except A2IError:
             spacing = None
-        if resume_from is not None:
-            resume_from = Path(resume_from)
-            stem = resume_from.name.removesuffix(".pt").removesuffix(".ckpt")
-            return Trainer(data, ratio=ratio, spacing=spacing, config=config,
-                           resume_from=resume_from, checkpoint_path=resume_from,
-                           model_path=resume_from.with_name(f"{stem}.pt"))
-        return Trainer(data, ratio=ratio, spacing=spacing, degradation=degradation,
-                       config=config, model_path=folder / model_file_name(name, config.preset))
+        model_path = (None if resume_from is not None
+                      else folder / model_file_name(name, config.preset, folder))
+        return make_trainer(data, ratio=ratio, spacing=spacing, degradation=degradation,
+                            config=config, model_path=model_path, resume_from=resume_from)
 
     def start(self, config: TrainConfig | None = None, resume_from: Path | None = None) -> bool:
         """Validate the inputs and start training (or continue the checkpoint ``resume_from``)
