@@ -5,7 +5,7 @@ Usage (from the repository root, on a machine with an NVIDIA GPU)::
     python benchmarks/bench_cuda.py --json benchmarks/results/cuda.json
 
 For every preset it times (a) the network's raw training step on random tensors and (b) the real
-:class:`~napari_a2i3dem.core.training.Trainer` on the bundled sample (pair synthesis, loss,
+:class:`~napari_a2i3dem.core.training.engine.Trainer` on the bundled sample (pair synthesis, loss,
 validation, checkpoints), each in fp32 and with mixed precision (bf16 autocast where the card
 supports it). The gap between (a) and (b) is what the CPU-side pair synthesis costs. It then
 reconstructs the sample with the trained model in fp32 and mixed precision and reports planes
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from napari_a2i3dem.core.devices import autocast, autocast_dtype, select_device
+from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
 from napari_a2i3dem.core.model import A2I3DEMNet, A2ILoss, load_model, parameter_count, preset
-from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
-from napari_a2i3dem.core.reconstruction import reconstruct_volume
-from napari_a2i3dem.core.sample import make_sample_stack
-from napari_a2i3dem.core.training_events import StepProgress, TrainingFinished
+from napari_a2i3dem.core.physics.sample import make_sample_stack
+from napari_a2i3dem.core.training.events import StepProgress, TrainingFinished
+from napari_a2i3dem.core.training.timebox import TrainingPlan, train_model
 from napari_a2i3dem.core.validation import ratio_from_spacing
 
 # preset -> (batch, patch) as a GPU user would train it

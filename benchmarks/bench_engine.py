@@ -98,8 +98,8 @@ class CountingModule(torch.nn.Module):
 
 
 def measure_reconstruction(preset_name: str, profile: bool) -> dict:
+    from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
     from napari_a2i3dem.core.model import A2I3DEMNet, estimate_flops, preset
-    from napari_a2i3dem.core.reconstruction import reconstruct_volume
 
     torch.manual_seed(0)
     config = preset(preset_name)

@@ -242,7 +242,7 @@ def _fibsem_volume(edge: int) -> np.ndarray:
     if FIBSEM.exists():
         volume = tifffile.imread(FIBSEM)
     else:  # engineer 1's sample truth as fallback
-        from napari_a2i3dem.core.sample import make_sample_truth
+        from napari_a2i3dem.core.physics.sample import make_sample_truth
 
         volume = make_sample_truth(0)
     return np.asarray(volume[:edge, :edge, :edge])
@@ -262,11 +262,11 @@ def bench_shift_ab(device: torch.device, args) -> dict:
     stack's own xy planes (self-supervised, like a user's run) and is scored on xz planes of the
     cubic-upsampled stack against the isotropic truth.
     """
-    from napari_a2i3dem.core.acquisition import SliceProfile, upsample_axis
-    from napari_a2i3dem.core.degradations import DegradationConfig
-    from napari_a2i3dem.core.metrics import psnr
+    from napari_a2i3dem.core.analysis.metrics import psnr
     from napari_a2i3dem.core.normalization import IntensityScale
-    from napari_a2i3dem.core.patches import PatchPairDataset
+    from napari_a2i3dem.core.physics.acquisition import SliceProfile, upsample_axis
+    from napari_a2i3dem.core.physics.degradations import DegradationConfig
+    from napari_a2i3dem.core.training.pairs import PatchPairDataset
 
     torch.set_num_threads(args.threads or 2)
     ratio = 3

@@ -28,11 +28,11 @@ import tifffile
 import torch
 from torch.utils.data import DataLoader
 
-from napari_a2i3dem.core.degradations import DegradationConfig, make_pair
 from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.patches import PatchPairDataset
-from napari_a2i3dem.core.sample import make_sample_stack
-from napari_a2i3dem.widgets._pairs_preview import PairsPreviewEngine
+from napari_a2i3dem.core.physics.degradations import DegradationConfig, make_pair
+from napari_a2i3dem.core.physics.sample import make_sample_stack
+from napari_a2i3dem.core.training.pairs import PatchPairDataset
+from napari_a2i3dem.core.training.pairs_preview import PairsPreviewEngine
 
 REPO = Path(__file__).resolve().parents[1]
 

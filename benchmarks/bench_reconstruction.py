@@ -59,14 +59,14 @@ def _case(shape: tuple[int, int, int], threads: int, network: str, tile: int, ov
     import torch
     import zarr
 
-    from napari_a2i3dem.core.model import A2I3DEMNet, preset
-    from napari_a2i3dem.core.normalization import IntensityScale
-    from napari_a2i3dem.core.reconstruction import (
+    from napari_a2i3dem.core.inference.reconstruction import (
         cubic_upsample_stack,
         output_shape,
         reconstruct,
     )
-    from napari_a2i3dem.core.stores import open_target
+    from napari_a2i3dem.core.io.outputs import open_target
+    from napari_a2i3dem.core.model import A2I3DEMNet, preset
+    from napari_a2i3dem.core.normalization import IntensityScale
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -31,13 +31,13 @@ RESULTS = ROOT / "benchmarks" / "results"
 DOCS = ROOT / "docs" / "training.md"
 CURVE_PNG = ROOT / "docs" / "images" / "training_curve.png"
 
-from napari_a2i3dem.core.sample import make_sample_stack  # noqa: E402
-from napari_a2i3dem.core.training import (  # noqa: E402
+from napari_a2i3dem.core.physics.sample import make_sample_stack  # noqa: E402
+from napari_a2i3dem.core.training.engine import (  # noqa: E402
     TrainConfig,
     Trainer,
     recommended_patch_size,
 )
-from napari_a2i3dem.core.training_events import (  # noqa: E402
+from napari_a2i3dem.core.training.events import (  # noqa: E402
     StepProgress,
     TrainingFinished,
     TrainingStarted,

@@ -29,8 +29,8 @@ STEPS = ("open_tiff", "open_plugin", "use_stack", "train", "reconstruct", "previ
 
 
 def _sample_tiff(folder: Path) -> Path:
-    from napari_a2i3dem.core.io import write_stack
-    from napari_a2i3dem.core.sample import SAMPLE_SPACING, make_sample_stack
+    from napari_a2i3dem.core.io.tiff import write_stack
+    from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
 
     stack, _ = make_sample_stack()
     path = folder / "sample_stack.tif"
@@ -108,7 +108,7 @@ class Session:
         return lambda: pairs.estimate is not None and pairs._worker is None
 
     def train(self):
-        from napari_a2i3dem.core.training import TrainConfig
+        from napari_a2i3dem.core.training.engine import TrainConfig
 
         widget = self._widget("Train")
         widget.output_edit.setText(str(self.folder))
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load {load_before} -> {summary['load_after']}; worst stall "
           f"{summary['worst_ms']:.0f} ms")
     if args.json:
-        from napari_a2i3dem.core.atomic import atomic_file
+        from napari_a2i3dem.core.io.atomic import atomic_file
 
         with atomic_file(args.json, suffix=".json") as handle:
             handle.write((json.dumps(summary, indent=2) + "\n").encode())

@@ -55,9 +55,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import quality  # noqa: E402
 
-from napari_a2i3dem.core.evaluation import aligned_truth_planes, score_volume  # noqa: E402
-from napari_a2i3dem.core.figures import save_comparison_figure  # noqa: E402
-from napari_a2i3dem.core.pipeline import interpolate_z  # noqa: E402
+from napari_a2i3dem.core.analysis.figures import save_comparison_figure  # noqa: E402
+from napari_a2i3dem.core.analysis.scoring import aligned_truth_planes, score_volume  # noqa: E402
+from napari_a2i3dem.core.training.timebox import interpolate_z  # noqa: E402
 
 STACKS: dict[str, tuple[Callable, int]] = {
     "decimation-3": (quality.decimate, 3),

@@ -50,31 +50,31 @@ REAL_STACKS = ("cremi_sample.tif", "isbi2012_train.tif")
 RATIO = 3
 PAPER = {"cubic": 28.15, "A2I-3DEM": 30.61}   # PSNR (dB) reported by the paper, FIB-SEM, rho 3
 
-from napari_a2i3dem.core.acquisition import SliceProfile  # noqa: E402
-from napari_a2i3dem.core.atomic import atomic_file  # noqa: E402
-from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
-from napari_a2i3dem.core.evaluation import (  # noqa: E402
+from napari_a2i3dem.core.analysis.figures import save_comparison_figure  # noqa: E402
+from napari_a2i3dem.core.analysis.resolution import assess_stack  # noqa: E402
+from napari_a2i3dem.core.analysis.scoring import (  # noqa: E402
     aligned_truth_planes,
     format_table,
     score_volume,
     write_json,
 )
-from napari_a2i3dem.core.figures import save_comparison_figure  # noqa: E402
-from napari_a2i3dem.core.io import read_stack  # noqa: E402
+from napari_a2i3dem.core.io.atomic import atomic_file  # noqa: E402
+from napari_a2i3dem.core.io.tiff import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import A2I3DEMNet, preset  # noqa: E402
-from napari_a2i3dem.core.pipeline import (  # noqa: E402
+from napari_a2i3dem.core.physics.acquisition import SliceProfile  # noqa: E402
+from napari_a2i3dem.core.physics.degradations import DegradationConfig  # noqa: E402
+from napari_a2i3dem.core.training.engine import TrainConfig  # noqa: E402
+from napari_a2i3dem.core.training.events import (  # noqa: E402
+    StepProgress,
+    TrainingFinished,
+    ValidationResult,
+)
+from napari_a2i3dem.core.training.timebox import (  # noqa: E402
     INTERPOLATIONS,
     TrainingPlan,
     interpolate_z,
     reconstruct_isotropic,
     train_model,
-)
-from napari_a2i3dem.core.resolution import assess_stack  # noqa: E402
-from napari_a2i3dem.core.training import TrainConfig  # noqa: E402
-from napari_a2i3dem.core.training_events import (  # noqa: E402
-    StepProgress,
-    TrainingFinished,
-    ValidationResult,
 )
 from napari_a2i3dem.core.validation import ratio_from_spacing  # noqa: E402
 

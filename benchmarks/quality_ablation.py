@@ -39,12 +39,12 @@ quality = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = quality
 _spec.loader.exec_module(quality)
 
-from napari_a2i3dem.core.calibration import estimate_degradation  # noqa: E402
-from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
-from napari_a2i3dem.core.io import read_stack  # noqa: E402
-from napari_a2i3dem.core.metrics import psnr, ssim  # noqa: E402
+from napari_a2i3dem.core.analysis.metrics import psnr, ssim  # noqa: E402
+from napari_a2i3dem.core.io.tiff import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
-from napari_a2i3dem.core.pipeline import (  # noqa: E402
+from napari_a2i3dem.core.physics.calibration import estimate_degradation  # noqa: E402
+from napari_a2i3dem.core.physics.degradations import DegradationConfig  # noqa: E402
+from napari_a2i3dem.core.training.timebox import (  # noqa: E402
     TrainingPlan,
     interpolate_z,
     reconstruct_isotropic,

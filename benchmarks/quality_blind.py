@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import quality  # noqa: E402
 
-from napari_a2i3dem.core.calibration import profile_label  # noqa: E402
-from napari_a2i3dem.core.evaluation import aligned_truth_planes, score_volume, write_json  # noqa: E402
+from napari_a2i3dem.core.analysis.scoring import aligned_truth_planes, score_volume, write_json  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
-from napari_a2i3dem.core.pipeline import (  # noqa: E402
+from napari_a2i3dem.core.physics.calibration import profile_label  # noqa: E402
+from napari_a2i3dem.core.training.timebox import (  # noqa: E402
     TrainingPlan,
     interpolate_z,
     reconstruct_isotropic,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core.acquisition import (
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.physics.acquisition import (
     SliceProfile,
     blur_axis,
     downsample_axis,
@@ -16,7 +17,6 @@ from napari_a2i3dem.core.acquisition import (
     simulate_acquisition,
     upsample_axis,
 )
-from napari_a2i3dem.core.errors import InputError
 
 RATIOS = (1.5, 2.5, 3.0, 10 / 3, 5.0, 10.0)
 POINT = SliceProfile("none")
@@ -231,7 +231,7 @@ def test_empty_axis_is_refused():
 
 def test_small_and_large_problems_give_the_same_interpolation(monkeypatch):
     """Patch-sized problems run as a plain loop, big ones through BLAS: same numbers."""
-    from napari_a2i3dem.core import acquisition
+    from napari_a2i3dem.core.physics import acquisition
 
     samples = np.random.default_rng(4).random((13, 20, 7)).astype(np.float32)
     loop = upsample_axis(samples, 10 / 3, axis=0)

@@ -10,7 +10,7 @@ import tifffile
 from scipy import fft as sp_fft
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io import write_stack
+from napari_a2i3dem.core.io.tiff import write_stack
 
 
 def band_limited_volume(rng, shape, cutoff):
@@ -97,7 +97,7 @@ def test_assess_reads_a_zarr_reconstruction(tmp_path, capsys):
     import numpy as np
 
     from napari_a2i3dem.cli import main
-    from napari_a2i3dem.core.stores import open_target
+    from napari_a2i3dem.core.io.outputs import open_target
 
     rng = np.random.default_rng(0)
     target = open_target(tmp_path / "iso.zarr", (48, 48, 48), np.uint8, (10.0, 10.0, 10.0))

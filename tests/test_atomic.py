@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from napari_a2i3dem.core.atomic import atomic_file
+from napari_a2i3dem.core.io.atomic import atomic_file
 
 
 def test_complete_write_replaces_the_file_with_umask_mode(tmp_path):

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from _fields import membrane_field
 
-from napari_a2i3dem.core.acquisition import SliceProfile, downsample_axis
-from napari_a2i3dem.core.calibration import (
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.physics.acquisition import SliceProfile, downsample_axis
+from napari_a2i3dem.core.physics.calibration import (
     estimate_degradation,
     line_spectrum,
     profile_label,
     training_degradation,
 )
-from napari_a2i3dem.core.errors import InputError
 
 NOISE = 0.02  # of the intensity range, added to every section
 

@@ -7,9 +7,9 @@ import pickle
 import pytest
 import torch
 
-from napari_a2i3dem.core.checkpoint import load_checkpoint
 from napari_a2i3dem.core.errors import A2IError, InputError
 from napari_a2i3dem.core.model import A2I3DEMNet, NetworkConfig, load_model, preset, save_model
+from napari_a2i3dem.core.training.checkpoint import load_checkpoint
 
 
 @pytest.fixture

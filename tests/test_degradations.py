@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_a2i3dem.core.acquisition import SliceProfile, simulate_acquisition
-from napari_a2i3dem.core.degradations import (
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.physics.acquisition import SliceProfile, simulate_acquisition
+from napari_a2i3dem.core.physics.degradations import (
     ARTEFACT_NAMES,
     Artefact,
     DegradationConfig,
@@ -27,7 +28,6 @@ from napari_a2i3dem.core.degradations import (
     make_pair,
     shift_rows,
 )
-from napari_a2i3dem.core.errors import InputError
 
 POINT = SliceProfile("none")
 

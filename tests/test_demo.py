@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io import read_stack
-from napari_a2i3dem.core.metrics import psnr, ssim
-from napari_a2i3dem.core.sample import make_sample_stack, make_sample_truth
+from napari_a2i3dem.core.analysis.metrics import psnr, ssim
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.physics.sample import make_sample_stack, make_sample_truth
 
 pytestmark = pytest.mark.slow  # trains and reconstructs (about 20 s on 2 idle cores)
 

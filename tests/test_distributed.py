@@ -9,15 +9,15 @@ import pytest
 import torch
 from _recon_models import small_conv_net
 
-from napari_a2i3dem.core.distributed import (
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.inference.distributed import (
     dask_client,
     model_from_payload,
     model_payload,
     reconstruct_distributed,
 )
-from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
 from napari_a2i3dem.core.model import A2I3DEMNet, preset
-from napari_a2i3dem.core.reconstruction import reconstruct_volume
 
 
 def _collect(pieces, shape, dtype):

@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     import torch
     from napari_a2i3dem.core.allocator import tune_allocator
     from napari_a2i3dem.core.model import A2I3DEMNet, preset
-    from napari_a2i3dem.core.reconstruction import reconstruct_volume
+    from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -60,9 +60,9 @@ def test_bf16_inference_switch_and_quality(monkeypatch):
     import torch
 
     from napari_a2i3dem.core import devices
-    from napari_a2i3dem.core.metrics import psnr
+    from napari_a2i3dem.core.analysis.metrics import psnr
+    from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
     from napari_a2i3dem.core.model import A2I3DEMNet, preset
-    from napari_a2i3dem.core.reconstruction import reconstruct_volume
 
     torch.manual_seed(0)
     model = A2I3DEMNet(preset("tiny")).eval()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_a2i3dem.core import io
 from napari_a2i3dem.core.errors import Cancelled, InputError, StackReadError
-from napari_a2i3dem.core.io import read_stack, resolve_spacing, write_stack
-from napari_a2i3dem.core.units import inverse_rational, nm_per_unit
+from napari_a2i3dem.core.io import tiff as io
+from napari_a2i3dem.core.io.tiff import read_stack, resolve_spacing, write_stack
+from napari_a2i3dem.core.io.units import inverse_rational, nm_per_unit
 
 
 def volume(shape=(6, 40, 32), dtype=np.uint8, seed=0) -> np.ndarray:

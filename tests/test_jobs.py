@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core.checkpoint import checkpoint_path_for, model_path_for
 from napari_a2i3dem.core.jobs import make_trainer
 from napari_a2i3dem.core.settings import TrainingSettings
+from napari_a2i3dem.core.training.checkpoint import checkpoint_path_for, model_path_for
 
 
 @pytest.mark.parametrize("name", ["model.pt", "em-tiny-20261203-101010-2.pt", "a.b.pt"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from napari_a2i3dem.core.metrics import mse, psnr, ssim
+from napari_a2i3dem.core.analysis.metrics import mse, psnr, ssim
 
 
 def noisy_pair(rng, shape, noise=12.0):

@@ -7,16 +7,16 @@ import pytest
 import torch
 from _fields import membrane_field
 
-from napari_a2i3dem.core.acquisition import SliceProfile, downsample_axis, upsample_axis
-from napari_a2i3dem.core.calibration import estimate_degradation
-from napari_a2i3dem.core.degradations import DegradationConfig
-from napari_a2i3dem.core.model_check import (
+from napari_a2i3dem.core.physics.acquisition import SliceProfile, downsample_axis, upsample_axis
+from napari_a2i3dem.core.physics.calibration import estimate_degradation
+from napari_a2i3dem.core.physics.degradations import DegradationConfig
+from napari_a2i3dem.core.training.engine import TrainConfig, Trainer
+from napari_a2i3dem.core.training.model_check import (
     WORSE_THAN_CUBIC,
     check_model,
     reacquisition,
     view_agreement,
 )
-from napari_a2i3dem.core.training import TrainConfig, Trainer
 
 RATIO = 3.0
 

@@ -14,8 +14,8 @@ import tifffile
 
 import napari_a2i3dem
 from napari_a2i3dem import _reader
-from napari_a2i3dem.core.io import read_stack, write_stack
-from napari_a2i3dem.core.sample import make_sample_stack
+from napari_a2i3dem.core.io.tiff import read_stack, write_stack
+from napari_a2i3dem.core.physics.sample import make_sample_stack
 
 PLUGIN = "napari-a2i3dem"
 OWN_COMMANDS = {

@@ -11,10 +11,10 @@ import zarr
 
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.errors import InputError
-from napari_a2i3dem.core.io import write_stack
+from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
+from napari_a2i3dem.core.io.tiff import write_stack
 from napari_a2i3dem.core.model import A2I3DEMNet, preset, save_model
-from napari_a2i3dem.core.reconstruction import reconstruct_volume
-from napari_a2i3dem.core.training import TrainConfig, Trainer
+from napari_a2i3dem.core.training.engine import TrainConfig, Trainer
 from napari_a2i3dem.core.validation import find_non_finite
 
 

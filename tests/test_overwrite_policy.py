@@ -12,8 +12,8 @@ import tifffile
 from scipy import ndimage
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.atomic import refuse_existing
 from napari_a2i3dem.core.errors import OutputExists
+from napari_a2i3dem.core.io.atomic import refuse_existing
 
 OLD = b"the user's own bytes"
 

@@ -11,8 +11,8 @@ import tifffile
 from scipy import ndimage
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.acquisition import SliceProfile, simulate_acquisition
-from napari_a2i3dem.core.degradations import DegradationConfig
+from napari_a2i3dem.core.physics.acquisition import SliceProfile, simulate_acquisition
+from napari_a2i3dem.core.physics.degradations import DegradationConfig
 
 
 @pytest.fixture

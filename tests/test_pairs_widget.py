@@ -8,7 +8,7 @@ import pytest
 from _fields import membrane_field
 from scipy import ndimage
 
-from napari_a2i3dem.core.degradations import DegradationConfig
+from napari_a2i3dem.core.physics.degradations import DegradationConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.pairs import LAYER_NAMES, TrainingPairsWidget
 

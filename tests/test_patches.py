@@ -10,10 +10,10 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader
 
-from napari_a2i3dem.core.degradations import DegradationConfig
 from napari_a2i3dem.core.errors import InputError
 from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.patches import (
+from napari_a2i3dem.core.physics.degradations import DegradationConfig
+from napari_a2i3dem.core.training.pairs import (
     PatchPairDataset,
     PatchSampler,
     dihedral,
@@ -167,7 +167,7 @@ def test_validation_pairs_are_stacked_and_reproducible(rng):
 def lazy_tiff(tmp_path, rng, monkeypatch):
     import tifffile
 
-    from napari_a2i3dem.core import io
+    from napari_a2i3dem.core.io import tiff as io
 
     monkeypatch.setattr(io, "LAZY_CHUNK_BYTES", 1)  # one page per chunk: many small file reads
     path = tmp_path / "stack.tif"

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core import pipeline
+from napari_a2i3dem.core.analysis.figures import save_comparison_figure
+from napari_a2i3dem.core.analysis.metrics import psnr
+from napari_a2i3dem.core.analysis.scoring import format_table, score_volume
 from napari_a2i3dem.core.errors import InputError
-from napari_a2i3dem.core.evaluation import format_table, score_volume
-from napari_a2i3dem.core.figures import save_comparison_figure
-from napari_a2i3dem.core.metrics import psnr
-from napari_a2i3dem.core.pipeline import TrainingPlan, interpolate_z, train_model
-from napari_a2i3dem.core.training_events import TrainingFinished
+from napari_a2i3dem.core.training import timebox as pipeline
+from napari_a2i3dem.core.training.events import TrainingFinished
+from napari_a2i3dem.core.training.timebox import TrainingPlan, interpolate_z, train_model
 
 
 def test_interpolations_put_section_k_at_plane_k_rho(rng):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core.evaluation import aligned_truth_planes
-from napari_a2i3dem.core.pipeline import interpolate_z
+from napari_a2i3dem.core.analysis.scoring import aligned_truth_planes
+from napari_a2i3dem.core.training.timebox import interpolate_z
 
 # A short CPU training on the decimated FIB-SEM crop (1 thread, about a minute here): measured
 # +0.53 dB PSNR and +0.009 SSIM over cubic (torch 2.13 CPU, seed 0); the bar leaves room for
@@ -112,8 +112,8 @@ def test_smoke_run_on_a_tiny_crop(quality, shared_data, tmp_path):
 def score_against_truth(truth, acquisition, model_path, window: slice):
     """(A2I-3DEM scores, cubic scores) of ``acquisition`` reconstructed with ``model_path`` on the
     lateral ``window`` x ``window`` crop, against the aligned truth planes (rho 3, 10 nm)."""
-    from napari_a2i3dem.core.evaluation import score_volume
-    from napari_a2i3dem.core.pipeline import reconstruct_isotropic
+    from napari_a2i3dem.core.analysis.scoring import score_volume
+    from napari_a2i3dem.core.training.timebox import reconstruct_isotropic
 
     crop = np.ascontiguousarray(acquisition.stack[:, window, window])
     a2i = reconstruct_isotropic(crop, model_path, 3.0, device="cpu")
@@ -131,9 +131,9 @@ def test_short_training_beats_cubic_against_the_fibsem_truth(quality, shared_dat
     training on the decimated FIB-SEM stack (every 3rd plane) reconstructs z better than cubic,
     in PSNR and in SSIM (docs/benchmarks.md: +0.78 dB after 6.5 minutes on the whole stack; here
     150 steps on a 128 x 128 crop, scored on its central 64 x 64)."""
-    from napari_a2i3dem.core.degradations import DegradationConfig
-    from napari_a2i3dem.core.io import read_stack
-    from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
+    from napari_a2i3dem.core.io.tiff import read_stack
+    from napari_a2i3dem.core.physics.degradations import DegradationConfig
+    from napari_a2i3dem.core.training.timebox import TrainingPlan, train_model
 
     truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)[:, 61:189, 61:189]
     acquisition = quality.decimate(truth, 3)
@@ -155,9 +155,9 @@ def test_blind_training_beats_cubic_on_thick_sections(quality, shared_data, tmp_
     trains (a 128 x 128 crop gave too few distinct patches: +0.13 dB, SSIM -0.0008 after 600
     steps); scored on the central 128 x 128, as the benchmark (+0.28 to +0.38 dB, SSIM +0.002
     to +0.006 after 1 000 steps, three seeds). Measured here: +0.37 dB, +0.0056 SSIM."""
-    from napari_a2i3dem.core.io import read_stack
+    from napari_a2i3dem.core.io.tiff import read_stack
     from napari_a2i3dem.core.model import load_model
-    from napari_a2i3dem.core.pipeline import TrainingPlan, train_model
+    from napari_a2i3dem.core.training.timebox import TrainingPlan, train_model
 
     truth = np.asarray(read_stack(shared_data / quality.FIBSEM).data)
     acquisition = quality.thick_sections(truth, 3)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from napari_a2i3dem.core.inference.reconstruction import cubic_upsample_stack, reconstruct_volume
 from napari_a2i3dem.core.model import A2I3DEMNet, load_model, preset, save_model
-from napari_a2i3dem.core.reconstruction import cubic_upsample_stack, reconstruct_volume
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.reconstruct import FILE_TARGET, ReconstructWidget, viewer_grid
 

@@ -11,10 +11,8 @@ import pytest
 import torch
 from _recon_models import IdentityNet, OffsetNet, small_conv_net
 
-from napari_a2i3dem.core.acquisition import upsample_axis
 from napari_a2i3dem.core.errors import Cancelled, InputError
-from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.reconstruction import (
+from napari_a2i3dem.core.inference.reconstruction import (
     XZ_ROWS_PER_PIECE,
     cubic_upsample_stack,
     isotropic_spacing,
@@ -24,8 +22,10 @@ from napari_a2i3dem.core.reconstruction import (
     row_bands,
     z_bands,
 )
-from napari_a2i3dem.core.stores import open_target, read_zarr_stack
-from napari_a2i3dem.core.tiling import axis_tiles, tile_starts
+from napari_a2i3dem.core.inference.tiling import axis_tiles, tile_starts
+from napari_a2i3dem.core.io.outputs import open_target, read_zarr_stack
+from napari_a2i3dem.core.normalization import IntensityScale
+from napari_a2i3dem.core.physics.acquisition import upsample_axis
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_targets_refuse_the_input_and_unknown_suffixes(tmp_path):
 def test_eta_is_measured_after_the_first_batch():
     """Set-up and the first batch's warm-up (4 s here) must not inflate the time left: after
     it, 10 % more took 1 s, so 80 % more takes 8 s (the whole-run average would say 20 s)."""
-    from napari_a2i3dem.core.reconstruction import Progress
+    from napari_a2i3dem.core.inference.reconstruction import Progress
 
     progress = Progress(fraction=0.2, planes_done=20, planes_total=100, elapsed_s=5.0,
                         warm_s=4.0, warm_fraction=0.1)

@@ -9,14 +9,14 @@ import pytest
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from napari_a2i3dem.core.errors import Cancelled, InputError
-from napari_a2i3dem.core.resolution import (
+from napari_a2i3dem.core.analysis.resolution import (
     CorrelationCurve,
     apodize,
     assess_stack,
     decorrelation_resolution,
     fourier_correlation,
 )
+from napari_a2i3dem.core.errors import Cancelled, InputError
 
 
 def band_limited_noise(rng, shape, cutoff, *, along=None, noise=0.05):

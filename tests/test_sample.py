@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core.acquisition import upsample_axis
-from napari_a2i3dem.core.metrics import psnr
-from napari_a2i3dem.core.sample import (
+from napari_a2i3dem.core.analysis.metrics import psnr
+from napari_a2i3dem.core.physics.acquisition import upsample_axis
+from napari_a2i3dem.core.physics.sample import (
     SAMPLE_RATIO,
     SAMPLE_SPACING,
     make_sample_stack,

@@ -8,11 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_a2i3dem.core.acquisition import SliceProfile
-from napari_a2i3dem.core.degradations import DegradationConfig, NoiseSettings
-from napari_a2i3dem.core.errors import InputError
-from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.spectral import (
+from napari_a2i3dem.core.analysis.spectra import (
     compare_spectra,
     estimate_noise,
     log_spectral_distance,
@@ -21,6 +17,10 @@ from napari_a2i3dem.core.spectral import (
     spectra_figure,
     suggest_defaults,
 )
+from napari_a2i3dem.core.errors import InputError
+from napari_a2i3dem.core.normalization import IntensityScale
+from napari_a2i3dem.core.physics.acquisition import SliceProfile
+from napari_a2i3dem.core.physics.degradations import DegradationConfig, NoiseSettings
 
 
 def isotropic_volume(rng, shape=(128, 80, 80), sigma=1.5) -> np.ndarray:
@@ -160,7 +160,7 @@ class RecordingStack:
 def test_real_spectrum_reads_only_the_sections_its_windows_need(rng):
     deep = isotropic_volume(rng, shape=(400, 40, 40), sigma=1.0)
     stack = RecordingStack(deep)
-    from napari_a2i3dem.core.spectral import real_spectra
+    from napari_a2i3dem.core.analysis.spectra import real_spectra
 
     spectra = real_spectra(stack, 4.0, scale=IntensityScale(0.0, 1.0), length=32, blocks=3)
     assert len(stack.sections_read) == 3
@@ -169,7 +169,7 @@ def test_real_spectrum_reads_only_the_sections_its_windows_need(rng):
 
 
 def test_windows_avoid_a_blank_section(rng):
-    from napari_a2i3dem.core.spectral import real_axial_planes
+    from napari_a2i3dem.core.analysis.spectra import real_axial_planes
 
     stack = isotropic_volume(rng, shape=(40, 32, 32), sigma=1.0)[::2].copy()  # 20 sections
     stack[10] = 0.0

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io import write_stack
+from napari_a2i3dem.core.io.tiff import write_stack
 from napari_a2i3dem.core.model import load_model
-from napari_a2i3dem.core.sample import make_sample_stack
+from napari_a2i3dem.core.physics.sample import make_sample_stack
 
 FAST = ["--preset", "tiny", "--batch", "2", "--patch", "32", "--device", "cpu",
         "--checkpoint-every", "2", "--validate-every", "2", "--quiet", "--threads", "1"]
@@ -82,7 +82,7 @@ def test_bad_input_exits_with_one_line(case, stack_file, tmp_path, capsys):
 
 def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stack_file, tmp_path, capsys,
                                                           monkeypatch):
-    from napari_a2i3dem.core.training import Trainer
+    from napari_a2i3dem.core.training.engine import Trainer
 
     original = Trainer._train_step
     calls = {"n": 0}
@@ -109,8 +109,8 @@ def test_a_second_ctrl_c_waits_for_the_checkpoint(stack_file, tmp_path, capsys, 
     import os
     import signal
 
-    from napari_a2i3dem.core import training
-    from napari_a2i3dem.core.training import Trainer
+    from napari_a2i3dem.core.training import engine as training
+    from napari_a2i3dem.core.training.engine import Trainer
 
     original_step, original_save = Trainer._train_step, training.save_checkpoint
     calls = {"steps": 0, "saves": 0}

@@ -11,19 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from napari_a2i3dem.core.checkpoint import checkpoint_path_for, load_checkpoint
 from napari_a2i3dem.core.errors import InputError, ModelFileError
-from napari_a2i3dem.core.lr_schedule import WarmupCosine
 from napari_a2i3dem.core.model import load_model
-from napari_a2i3dem.core.sample import make_sample_stack
-from napari_a2i3dem.core.training import (
+from napari_a2i3dem.core.physics.sample import make_sample_stack
+from napari_a2i3dem.core.training.checkpoint import checkpoint_path_for, load_checkpoint
+from napari_a2i3dem.core.training.engine import (
     TrainConfig,
     Trainer,
     TrainingOutOfMemory,
     out_of_memory_advice,
     quality_metrics,
 )
-from napari_a2i3dem.core.training_events import (
+from napari_a2i3dem.core.training.events import (
     CheckpointSaved,
     Paused,
     PreviewImage,
@@ -33,6 +32,7 @@ from napari_a2i3dem.core.training_events import (
     TrainingStarted,
     ValidationResult,
 )
+from napari_a2i3dem.core.training.lr_schedule import WarmupCosine
 
 FAST = dict(preset="tiny", steps=6, batch_size=2, patch_size=32, validation_count=4,
             validation_every=3, preview_every=3, checkpoint_every=2, device="cpu",
@@ -334,7 +334,7 @@ def test_dask_stack_trains_like_numpy(sample):
 
 
 def test_checkpoint_is_written_atomically_with_normal_permissions(tmp_path):
-    from napari_a2i3dem.core.checkpoint import atomic_torch_save
+    from napari_a2i3dem.core.training.checkpoint import atomic_torch_save
 
     path = tmp_path / "state.pt"
     path.write_bytes(b"previous")
@@ -362,7 +362,7 @@ def test_pixel_loss_setting_is_checked_and_old_runs_resume_with_l1():
 def test_a_slow_run_checkpoints_by_time_as_well(sample, tmp_path, monkeypatch):
     """A run whose step interval is never reached (here 4 steps, interval 50) still leaves
     checkpoints when enough time has passed (a large preset on a CPU), not only at the end."""
-    import napari_a2i3dem.core.training as training
+    import napari_a2i3dem.core.training.engine as training
 
     monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0.0)  # every step is "long enough"
     stack, spacing = sample

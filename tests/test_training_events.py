@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_a2i3dem.core.training_events import (
+from napari_a2i3dem.core.training.events import (
     QualityMetrics,
     TrainingFinished,
     TrainingStarted,

@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from napari_a2i3dem.core.errors import InputError
-from napari_a2i3dem.core.stores import check_output_path, open_target
+from napari_a2i3dem.core.io.outputs import check_output_path, open_target
 
 
 def _write(path, value: int):
@@ -57,7 +57,7 @@ def test_stream_into_commits_complete_outputs_and_discards_on_any_stop(tmp_path)
     import shutil
     from types import SimpleNamespace as Piece
 
-    from napari_a2i3dem.core.io import read_stack
+    from napari_a2i3dem.core.io.tiff import read_stack
     from napari_a2i3dem.core.jobs import stream_into
 
     shape, spacing = (6, 8, 10), (10.0, 10.0, 10.0)

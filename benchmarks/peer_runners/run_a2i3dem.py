@@ -28,9 +28,9 @@ sys.path.insert(0, str(BENCHMARKS))
 import quality  # noqa: E402
 from _protocol import runner_parser  # noqa: E402
 
-from napari_a2i3dem.core.acquisition import SliceProfile  # noqa: E402
-from napari_a2i3dem.core.degradations import DegradationConfig  # noqa: E402
-from napari_a2i3dem.core.pipeline import TrainingPlan  # noqa: E402
+from napari_a2i3dem.core.physics.acquisition import SliceProfile  # noqa: E402
+from napari_a2i3dem.core.physics.degradations import DegradationConfig  # noqa: E402
+from napari_a2i3dem.core.training.timebox import TrainingPlan  # noqa: E402
 
 STARTUP_S = 15.0     # model building, pair synthesis warm-up and the speed probe
 

@@ -18,12 +18,12 @@ import tifffile
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from napari_a2i3dem.core.acquisition import upsample_axis
-from napari_a2i3dem.core.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
+from napari_a2i3dem.core.physics.acquisition import upsample_axis
+from napari_a2i3dem.core.physics.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
 from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.patches import PatchSampler
-from napari_a2i3dem.core.sample import make_sample_stack
-from napari_a2i3dem.core.spectral import (
+from napari_a2i3dem.core.training.pairs import PatchSampler
+from napari_a2i3dem.core.physics.sample import make_sample_stack
+from napari_a2i3dem.core.analysis.spectra import (
     compare_spectra,
     draw_lateral_spectra,
     draw_spectra,

@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from napari_a2i3dem.core.acquisition import upsample_axis
-from napari_a2i3dem.core.sample import SAMPLE_RATIO, make_sample_stack, make_sample_truth
+from napari_a2i3dem.core.physics.acquisition import upsample_axis
+from napari_a2i3dem.core.physics.sample import SAMPLE_RATIO, make_sample_stack, make_sample_truth
 
 
 def sample_figure(out: Path) -> Path:

@@ -16,7 +16,7 @@ import napari
 import tifffile
 from qtpy.QtWidgets import QApplication
 
-from napari_a2i3dem.core.sample import make_sample_stack
+from napari_a2i3dem.core.physics.sample import make_sample_stack
 from napari_a2i3dem.widgets.pairs import TrainingPairsWidget
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,9 +27,9 @@ import napari
 import numpy as np
 from qtpy.QtWidgets import QApplication
 
-from napari_a2i3dem.core.reconstruction import cubic_upsample_stack
-from napari_a2i3dem.core.sample import SAMPLE_SPACING, make_sample_stack
-from napari_a2i3dem.core.training import TrainConfig
+from napari_a2i3dem.core.inference.reconstruction import cubic_upsample_stack
+from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
+from napari_a2i3dem.core.training.engine import TrainConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.assess import AssessWidget
 from napari_a2i3dem.widgets.train import TrainWidget
@@ -103,7 +103,7 @@ def reconstruct(viewer, model: Path, out: Path) -> list[str]:
 
 def reconstruct_headless(viewer, stack: np.ndarray, model: Path) -> list[str]:
     """Without the Reconstruct widget: the same engine through core.pipeline."""
-    from napari_a2i3dem.core.pipeline import reconstruct_isotropic
+    from napari_a2i3dem.core.training.timebox import reconstruct_isotropic
 
     iso = (SAMPLE_SPACING[1],) * 3
     viewer.add_image(cubic_upsample_stack(stack, 3), name="cubic", scale=iso)

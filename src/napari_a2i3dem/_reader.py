@@ -16,7 +16,7 @@ from typing import Any
 from napari.utils.notifications import show_info, show_warning
 
 from .core.errors import A2IError, InputError
-from .core.io import TIFF_SUFFIXES, LoadedStack, probe_stack, read_stack
+from .core.io.tiff import TIFF_SUFFIXES, LoadedStack, probe_stack, read_stack
 
 LayerData = tuple[Any, dict, str]
 PathLike = str | os.PathLike

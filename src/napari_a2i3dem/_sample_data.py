@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .core import sample
+from .core.physics import sample
 
 
 def make_sample_stack() -> list[tuple]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 
-from ..core.acquisition import PROFILE_KINDS, SliceProfile
-from ..core.calibration import DegradationEstimate, training_degradation
-from ..core.degradations import ARTEFACT_NAMES, DegradationConfig
 from ..core.errors import InputError
+from ..core.physics.acquisition import PROFILE_KINDS, SliceProfile
+from ..core.physics.calibration import DegradationEstimate, training_degradation
+from ..core.physics.degradations import ARTEFACT_NAMES, DegradationConfig
 from ..core.validation import validate_ratio
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.atomic import atomic_file, refuse_existing
+from ..core.analysis.resolution import DEFAULT_CONE_DEG, StackResolution, iter_assess_stack
 from ..core.errors import InputError
-from ..core.resolution import DEFAULT_CONE_DEG, StackResolution, iter_assess_stack
+from ..core.io.atomic import atomic_file, refuse_existing
 from ._common import add_overwrite_flag, positive_int, ratio_arg
 
 
@@ -58,7 +58,7 @@ def format_report(result: StackResolution, unit: str = "nm") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import resolve_spacing
+    from ..core.io.tiff import resolve_spacing
     from ..core.jobs import open_stack
 
     if not 0 < args.cone <= 90:
@@ -92,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def model_check_report(stack, model_path: Path, spacing):
-    """The no-truth check of ``model_path`` on ``stack`` (core.model_check), with the stack's
+    """The no-truth check of ``model_path`` on ``stack`` (core.training.model_check), with the
+    stack's
     own intensity scale and slice-profile estimate, as a reconstruction of it would use."""
     from ..core.model import load_model
-    from ..core.model_check import check_model
+    from ..core.training.model_check import check_model
     from ..core.validation import ratio_from_spacing
 
     loaded = load_model(model_path)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.atomic import refuse_existing
-from ..core.checkpoint import checkpoint_path_for
 from ..core.choices import PRESET_NAMES
 from ..core.devices import DEVICE_CHOICES
 from ..core.errors import InputError
-from ..core.training_events import StepProgress, TrainingEvent, TrainingFinished, ValidationResult
+from ..core.io.atomic import refuse_existing
+from ..core.training.checkpoint import checkpoint_path_for
+from ..core.training.events import StepProgress, TrainingEvent, TrainingFinished, ValidationResult
 from ._common import add_overwrite_flag, positive_int
 
 #: what the demo writes into its folder (other files there are never touched)
@@ -53,12 +53,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.evaluation import aligned_truth_planes, format_table, score_volume, write_json
-    from ..core.figures import save_comparison_figure
-    from ..core.io import write_stack
-    from ..core.pipeline import TrainingPlan, interpolate_z, reconstruct_isotropic, train_model
-    from ..core.reconstruction import cubic_upsample_stack, isotropic_spacing
-    from ..core.sample import SAMPLE_RATIO, make_sample_stack, make_sample_truth
+    from ..core.analysis.figures import save_comparison_figure
+    from ..core.analysis.scoring import aligned_truth_planes, format_table, score_volume, write_json
+    from ..core.inference.reconstruction import cubic_upsample_stack, isotropic_spacing
+    from ..core.io.tiff import write_stack
+    from ..core.physics.sample import SAMPLE_RATIO, make_sample_stack, make_sample_truth
+    from ..core.training.timebox import (
+        TrainingPlan,
+        interpolate_z,
+        reconstruct_isotropic,
+        train_model,
+    )
 
     out: Path = args.out
     if out.exists() and not out.is_dir():

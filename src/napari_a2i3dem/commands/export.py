@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.atomic import refuse_existing
-from ..core.bioimageio import export_bioimageio
-from ..core.io import read_stack
+from ..core.io.atomic import refuse_existing
+from ..core.io.bioimageio import export_bioimageio
+from ..core.io.tiff import read_stack
 from ._common import add_overwrite_flag
 
 

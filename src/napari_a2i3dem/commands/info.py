@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.acquisition import isotropic_length
 from ..core.errors import InputError
-from ..core.io import LoadedStack, opens_lazily, read_stack, resolve_spacing
+from ..core.io.tiff import LoadedStack, opens_lazily, read_stack, resolve_spacing
+from ..core.physics.acquisition import isotropic_length
 from ._common import ratio_arg
 from ._messages import error_text
 

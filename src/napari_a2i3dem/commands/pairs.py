@@ -16,13 +16,13 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
-from ..core.atomic import atomic_file, refuse_existing
-from ..core.calibration import estimate_figure
-from ..core.degradations import DegradationConfig, config_summary
+from ..core.analysis.figures import write_figure
 from ..core.errors import InputError
-from ..core.figures import write_figure
-from ..core.io import read_stack, resolve_spacing
-from ..core.patches import PatchPairDataset
+from ..core.io.atomic import atomic_file, refuse_existing
+from ..core.io.tiff import read_stack, resolve_spacing
+from ..core.physics.calibration import estimate_figure
+from ..core.physics.degradations import DegradationConfig, config_summary
+from ..core.training.pairs import PatchPairDataset
 from ..core.validation import ratio_from_spacing, validate_ratio
 from ._common import (
     add_degradation_arguments,
@@ -110,7 +110,7 @@ def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
     """Write ``(N, 2, M, M)`` float32 pairs atomically as an ImageJ hyperstack (axes ZCYX: one
     z-slice per pair, channel 0 degraded input, channel 1 clean target).
 
-    ``write_stack`` of :mod:`~napari_a2i3dem.core.io` writes 2-D/3-D grey images only, hence this
+    ``write_stack`` of :mod:`~..core.io.tiff` writes 2-D/3-D grey images only, hence this
     small writer for the 4-D layout; it follows the same rules (never over the input, temporary
     file in the same folder, then :func:`os.replace`)."""
     path = check_output(path, protect)

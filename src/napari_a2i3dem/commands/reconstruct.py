@@ -14,18 +14,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.atomic import refuse_existing
 from ..core.errors import InputError
-from ..core.jobs import open_stack, stream_into
-from ..core.normalization import IntensityScale
-from ..core.reconstruction import (
+from ..core.inference.reconstruction import (
     isotropic_spacing,
     output_shape,
     reconstruct,
     resolve_ratio,
 )
+from ..core.io.atomic import refuse_existing
+from ..core.io.outputs import check_output_path, open_target
+from ..core.jobs import open_stack, stream_into
+from ..core.normalization import IntensityScale
 from ..core.settings import ReconstructionSettings
-from ..core.stores import check_output_path, open_target
 from ._common import add_overwrite_flag, positive_int, ratio_arg
 from ._settings_args import add_settings_arguments, settings_from_args
 
@@ -111,7 +111,7 @@ def _pieces(stack, loaded, ratio, settings, args, on_progress):
         yield from reconstruct(stack, loaded, ratio, scale=scale, on_progress=on_progress,
                                **settings)
         return
-    from ..core.distributed import dask_client, reconstruct_distributed
+    from ..core.inference.distributed import dask_client, reconstruct_distributed
 
     threads = max(1, (os.cpu_count() or 1) // args.workers)
     # A local cluster runs its workers as threads of this process: inference releases the GIL,

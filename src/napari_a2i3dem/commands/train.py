@@ -13,13 +13,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.atomic import refuse_existing
-from ..core.checkpoint import checkpoint_path_for
 from ..core.errors import InputError, OutputExists
-from ..core.io import read_stack, resolve_spacing
+from ..core.io.atomic import refuse_existing
+from ..core.io.tiff import read_stack, resolve_spacing
 from ..core.jobs import make_trainer
 from ..core.settings import TrainingSettings
-from ..core.training_events import (
+from ..core.training.checkpoint import checkpoint_path_for
+from ..core.training.events import (
     ModelChecked,
     StepProgress,
     TrainingFinished,

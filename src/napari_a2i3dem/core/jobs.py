@@ -18,9 +18,9 @@ from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .atomic import unwritable
-from .io import LoadedStack, read_stack
-from .stores import ZARR_SUFFIXES, OutputTarget, read_zarr_stack
+from .io.atomic import unwritable
+from .io.outputs import ZARR_SUFFIXES, OutputTarget, read_zarr_stack
+from .io.tiff import LoadedStack, read_stack
 
 
 def open_stack(path: str | Path) -> LoadedStack:
@@ -86,8 +86,8 @@ def make_trainer(data, *, ratio: float, spacing, config, degradation=None,
     (:func:`~.checkpoint.checkpoint_path_for`). A resumed run keeps its checkpoint's settings
     and degradation (``degradation`` is ignored).
     """
-    from .checkpoint import checkpoint_path_for, model_path_for
-    from .training import Trainer
+    from .training.checkpoint import checkpoint_path_for, model_path_for
+    from .training.engine import Trainer
 
     if model_path is None:
         if resume_from is None:

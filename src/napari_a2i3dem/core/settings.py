@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .choices import PIXEL_LOSSES, PRESET_NAMES
 from .devices import DEVICE_CHOICES
 from .errors import InputError
-from .tiling import validate_tiling
+from .inference.tiling import validate_tiling
 
 Preset = Literal[PRESET_NAMES]  # type: ignore[valid-type]
 Device = Literal[DEVICE_CHOICES]  # type: ignore[valid-type]
@@ -105,7 +105,7 @@ def _first_problem(cls: type[Settings], exc: ValidationError) -> str:
 
 
 class ReconstructionSettings(Settings):
-    """How the network is run over a stack (``core.reconstruction.reconstruct``)."""
+    """How the network is run over a stack (``core.inference.reconstruction.reconstruct``)."""
 
     tile: int = Field(256, ge=8, le=4096,
                       description="network tile size in pixels; larger planes are tiled")
@@ -167,7 +167,7 @@ class TrainingSettings(Settings):
 
     def train_config(self, **engine: Any):
         """The engine's ``TrainConfig`` for these settings plus internal ``engine`` ones."""
-        from .training import TrainConfig, recommended_patch_size
+        from .training.engine import TrainConfig, recommended_patch_size
 
         values = self.model_dump()
         values["patch_size"] = values["patch_size"] or recommended_patch_size(self.preset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.training_events import ValidationResult
+from ..core.training.events import ValidationResult
 from ._plots import BackgroundPlot
 
 

@@ -1,6 +1,6 @@
 """The "Assess resolution" dock widget: lateral versus axial resolution of any image layer.
 
-A thin layer over :func:`napari_a2i3dem.core.resolution.iter_assess_stack` (decorrelation
+A thin layer over :func:`napari_a2i3dem.core.analysis.resolution.iter_assess_stack` (decorrelation
 analysis, no reference needed), run in a napari ``thread_worker``. Each measurement is appended
 to a table, so the raw stack, its cubic interpolation and the A2I-3DEM reconstruction can be
 compared side by side.
@@ -30,8 +30,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.analysis.resolution import StackResolution, iter_assess_stack
 from ..core.errors import A2IError, InputError
-from ..core.resolution import StackResolution, iter_assess_stack
 from ..core.validation import ratio_from_spacing
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._shared import plugin_state
@@ -207,7 +207,7 @@ class AssessWidget(QWidget):
         worker.start()
 
     def check_model(self) -> None:
-        """Run the no-truth model check (core.model_check) of the viewer's model on the chosen
+        """Run the no-truth model check (training.model_check) of the viewer's model on the chosen
         layer, taken as the anisotropic stack, in a worker thread."""
         name = self.layer_combo.currentText()
         model_path = plugin_state(self.viewer).model_path
@@ -226,7 +226,7 @@ class AssessWidget(QWidget):
 
         @thread_worker(ignore_errors=True)
         def work():
-            from ..core.model_check import check_model
+            from ..core.training.model_check import check_model
 
             return check_model(volume, model_path, ratio)
 

@@ -31,10 +31,10 @@ from qtpy.QtWidgets import (
 )
 
 from .._reader import layer_data
-from ..core.acquisition import isotropic_length
 from ..core.errors import A2IError, InputError
-from ..core.io import read_stack
-from ..core.lazy import is_dask
+from ..core.io.lazy import is_dask
+from ..core.io.tiff import read_stack
+from ..core.physics.acquisition import isotropic_length
 from ..core.validation import validate_volume
 from ..layers import scale_spacing
 from ._shared import StackSettings, is_helper, plugin_state

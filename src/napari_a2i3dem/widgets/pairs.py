@@ -2,7 +2,7 @@
 
 Three image layers, side by side to the right of the stack, show a clean xy patch, the synthetic
 input made from it, and a real axial (xz) plane of the stack after the same cubic up-sampling. An
-embedded plot compares their axial spectra (see :mod:`napari_a2i3dem.core.spectral`). Changes are
+embedded plot compares their axial spectra (see :mod:`~..core.analysis.spectra`). Changes are
 debounced and computed in a worker thread; the layers are updated in place. The current settings
 are published as ``plugin_state(viewer).extra["degradation"]`` (a plain dict) for the Train widget.
 """
@@ -28,9 +28,10 @@ from qtpy.QtWidgets import (
 )
 from superqt import QLabeledDoubleRangeSlider
 
-from ..core.acquisition import PROFILE_KINDS, SliceProfile
-from ..core.calibration import DegradationEstimate, draw_estimate, estimate_degradation
-from ..core.degradations import (
+from ..core.errors import A2IError
+from ..core.physics.acquisition import PROFILE_KINDS, SliceProfile
+from ..core.physics.calibration import DegradationEstimate, draw_estimate, estimate_degradation
+from ..core.physics.degradations import (
     ARTEFACT_NAMES,
     ARTEFACT_UNITS,
     NOISE_KINDS,
@@ -38,10 +39,9 @@ from ..core.degradations import (
     DegradationConfig,
     NoiseSettings,
 )
-from ..core.errors import A2IError
+from ..core.training.pairs_preview import PairsPreviewEngine, Preview
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip
-from ._pairs_preview import PairsPreviewEngine, Preview
 from ._plots import BackgroundPlot
 from ._section import Section
 from ._shared import HELPER_ROLE, ROLE_KEY, plugin_state
@@ -111,7 +111,7 @@ class SpectraCanvas(BackgroundPlot):
 
 class EstimateCanvas(BackgroundPlot):
     """The evidence of the calibration: measured z-line spectrum vs the calibrated and the
-    generic synthetic ones (core.calibration.draw_estimate), drawn in a worker thread."""
+    generic synthetic ones (core.physics.calibration.draw_estimate), drawn in a worker thread."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent, height=170)
@@ -411,7 +411,7 @@ class TrainingPairsWidget(QWidget):
         self.suggest_from_stack()
 
     def suggest_from_stack(self) -> None:
-        """Calibrate to the stack: estimate its slice profile and noise (core.calibration) in
+        """Calibrate to the stack: estimate its slice profile and noise (physics.calibration) in
         the preview's worker thread, then set the controls to them."""
         if self.stack_layer() is None:
             self.status.setText("choose a 3-D image layer first")

@@ -45,16 +45,16 @@ from qtpy.QtWidgets import (
 
 from ..core.devices import available_devices, torch_threads
 from ..core.errors import A2IError, Cancelled, InputError, OutputExists
-from ..core.jobs import stream_into
-from ..core.reconstruction import (
+from ..core.inference.reconstruction import (
     cubic_upsample_stack,
     isotropic_spacing,
     output_shape,
     reconstruct,
     reconstruct_xz_plane,
 )
+from ..core.io.outputs import check_output_path, open_target
+from ..core.jobs import stream_into
 from ..core.settings import ReconstructionSettings
-from ..core.stores import check_output_path, open_target
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits

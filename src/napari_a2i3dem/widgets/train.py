@@ -35,14 +35,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..core.checkpoint import checkpoint_path_for
-from ..core.degradations import DegradationConfig, config_summary
 from ..core.devices import available_devices
 from ..core.errors import A2IError, InputError
 from ..core.jobs import make_trainer
+from ..core.physics.degradations import DegradationConfig, config_summary
 from ..core.settings import TrainingSettings
-from ..core.training import TrainConfig, Trainer, recommended_patch_size
-from ..core.training_events import (
+from ..core.training.checkpoint import checkpoint_path_for
+from ..core.training.engine import TrainConfig, Trainer, recommended_patch_size
+from ..core.training.events import (
     CheckpointSaved,
     ModelChecked,
     Paused,
@@ -54,13 +54,13 @@ from ..core.training_events import (
     TrainingStarted,
     ValidationResult,
 )
+from ..core.training.run_control import TrainingRun
 from ..core.validation import ratio_from_spacing, validate_ratio, validate_volume
 from ..layers import layer_spacing, layer_volume, stack_layers
 from ._image_strip import ImageStrip, display_limits
 from ._settings_controls import setting_combo, setting_spin, spin_setting
 from ._shared import HELPER_ROLE, ROLE_KEY, plugin_state, settle_heap
 from ._tasks import named_task
-from ._train_runner import TrainingRun
 from ._training_plot import TrainingPlot
 
 PREVIEW_LAYER = "training preview (xz)"
@@ -537,7 +537,7 @@ class TrainWidget(QWidget):
 
     def export_model(self, out: Path):
         """Write the last trained model as a bioimage.io package in a worker (returns it)."""
-        from ..core.bioimageio import export_bioimageio
+        from ..core.io.bioimageio import export_bioimageio
 
         name = self._source_layer
         if self.model_path is None or name not in self.viewer.layers:

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from ... import __version__
-from ..atomic import atomic_file
 from ..errors import InputError, ModelFileError
+from ..io.atomic import atomic_file
 from .config import NetworkConfig
 from .network import A2I3DEMNet
 
@@ -197,10 +197,10 @@ def torch_load_reason(exc: BaseException) -> str:
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> LoadedModel:
     """Read and validate a model file; the network comes back in eval mode on ``map_location``.
-    A BioImage Model Zoo package (``.zip``, see :mod:`napari_a2i3dem.core.bioimageio`) is read
+    A BioImage Model Zoo package (``.zip``, see :mod:`napari_a2i3dem.core.io.bioimageio`) is read
     too (weights only)."""
     path = Path(path)
-    from ..bioimageio import is_bioimageio_package, load_bioimageio
+    from ..io.bioimageio import is_bioimageio_package, load_bioimageio
 
     if is_bioimageio_package(path):
         loaded = load_bioimageio(path)

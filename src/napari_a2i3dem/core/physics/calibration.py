@@ -37,12 +37,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
+from ..normalization import IntensityScale
+from ..training.pairs import read_region
+from ..validation import validate_ratio
 from .acquisition import SliceProfile
 from .degradations import ARTEFACT_NAMES, Artefact, DegradationConfig, NoiseSettings
-from .errors import InputError
-from .normalization import IntensityScale
-from .patches import read_region
-from .validation import validate_ratio
 
 #: Profile widths tried (in section spacings) for the box and Gaussian families.
 CANDIDATE_WIDTHS = tuple(round(w, 2) for w in np.arange(0.2, 1.81, 0.1))
@@ -353,7 +353,7 @@ def estimate_degradation(stack, ratio: float, *, scale: IntensityScale | None = 
                          window: int = 24, blocks: int = 6, size: int = 64, patches: int = 48,
                          seed: int = 0) -> DegradationEstimate:
     """Estimate the stack's slice profile and noise (see the module docstring)."""
-    from .spectral import estimate_noise
+    from ..analysis.spectra import estimate_noise
 
     ratio = validate_ratio(ratio)
     shape = tuple(getattr(stack, "shape", ()))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
+from ..errors import InputError
 
 EXTRA_HINT = "install the optional extra: pip install 'napari-a2i3dem[bioimageio]'"
 PACKAGE_SUFFIXES = (".zip",)
@@ -42,7 +42,7 @@ HALO = 16
 
 def bioimageio_network(**network):
     """The architecture callable a package names: our network from its config's fields."""
-    from .model import A2I3DEMNet, NetworkConfig
+    from ..model import A2I3DEMNet, NetworkConfig
 
     return A2I3DEMNet(NetworkConfig.from_dict(network))
 
@@ -63,7 +63,7 @@ def _spec():
 def test_plane(stack: np.ndarray, ratio: float, size: int) -> np.ndarray:
     """A ``size`` x ``size`` crop of the middle xz plane of ``stack`` after cubic up-sampling
     (stack units, float32): what the network gets in a reconstruction."""
-    from .acquisition import interpolation_matrix, isotropic_length
+    from ..physics.acquisition import interpolation_matrix, isotropic_length
 
     depth_in, height = int(stack.shape[0]), int(stack.shape[1])
     depth = isotropic_length(depth_in, ratio)
@@ -107,8 +107,8 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
                       *, name: str | None = None, author: str = "napari-a2i3dem user") -> Path:
     """Write the package for ``model_path`` to ``out`` (a ``.zip``) atomically; test tensors come
     from ``stack`` (its training stack). Returns ``out``."""
-    from .model import load_model
-    from .normalization import IntensityScale
+    from ..model import load_model
+    from ..normalization import IntensityScale
 
     v0_5 = _spec()
     from bioimageio.spec import save_bioimageio_package
@@ -184,7 +184,7 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
                 source=folder / "weights.pt",
                 architecture=v0_5.ArchitectureFromLibraryDescr(
                     callable=v0_5.Identifier("bioimageio_network"),
-                    import_from="napari_a2i3dem.core.bioimageio",
+                    import_from="napari_a2i3dem.core.io.bioimageio",
                     kwargs=loaded.network_config.to_dict()),
                 pytorch_version=v0_5.Version(torch.__version__.split("+")[0]))),
             config={CONFIG_KEY: record},
@@ -207,7 +207,7 @@ def _cover(path: Path, plane: np.ndarray, answer: np.ndarray) -> None:
 def load_bioimageio(path: str | os.PathLike):
     """A :class:`~napari_a2i3dem.core.model.LoadedModel` from a package written by
     :func:`export_bioimageio` (weights only; one clear line for anything else)."""
-    from .model import A2I3DEMNet, LoadedModel, NetworkConfig
+    from ..model import A2I3DEMNet, LoadedModel, NetworkConfig
 
     _spec()
     from bioimageio.spec import load_model_description

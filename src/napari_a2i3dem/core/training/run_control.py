@@ -1,4 +1,4 @@
-"""Runs a :class:`~napari_a2i3dem.core.training.Trainer` in a worker thread so that it can still
+"""Runs a :class:`~.engine.Trainer` in a worker thread so that it can still
 be finished cleanly from the GUI thread when the viewer closes (Qt-free)."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from ..core.training import Trainer
-from ..core.training_events import TrainingEvent
+from .engine import Trainer
+from .events import TrainingEvent
 
 
 class TrainingFailed(Exception):

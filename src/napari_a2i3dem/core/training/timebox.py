@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .acquisition import isotropic_length, upsample_axis
-from .errors import InputError
-from .training import TrainConfig, Trainer
-from .training_events import StepProgress, TrainingEvent, TrainingFinished
-from .validation import validate_ratio
+from ..errors import InputError
+from ..physics.acquisition import isotropic_length, upsample_axis
+from ..validation import validate_ratio
+from .engine import TrainConfig, Trainer
+from .events import StepProgress, TrainingEvent, TrainingFinished
 
 INTERPOLATIONS = ("nearest", "linear", "cubic")
 
@@ -148,7 +148,7 @@ def reconstruct_isotropic(stack, model, ratio: float, *, device: str = "auto",
                           tile: int = 256, overlap: int = 32, batch: int = 4,
                           on_progress: Callable | None = None) -> np.ndarray:
     """The A2I-3DEM volume of ``stack`` (same dtype as ``stack``; pass float32 to keep it)."""
-    from .reconstruction import reconstruct_volume
+    from ..inference.reconstruction import reconstruct_volume
 
     volume, _ = reconstruct_volume(stack, model, ratio, device=device, tile=tile,
                                    overlap=overlap, batch=batch, confidence=False,

@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .acquisition import SliceProfile, downsample_axis, upsample_axis
-from .calibration import DegradationEstimate, estimate_degradation
-from .errors import InputError
-from .metrics import psnr
-from .normalization import IntensityScale
-from .validation import validate_ratio
+from ..analysis.metrics import psnr
+from ..errors import InputError
+from ..normalization import IntensityScale
+from ..physics.acquisition import SliceProfile, downsample_axis, upsample_axis
+from ..physics.calibration import DegradationEstimate, estimate_degradation
+from ..validation import validate_ratio
 
 WORSE_THAN_CUBIC = "this model may be worse than interpolation on this stack"
 #: With point sampling, a reconstruction may change the measured sections by this share of the
 #: section noise std before it counts as not reproducing them. Models trained with the calibrated
-#: widths (up to one section, core.calibration) change them by 0.8-0.9 sigma by design on the
+#: widths (up to one section, physics.calibration) change them by 0.8-0.9 sigma by design on the
 #: binned FIB-SEM benchmark while beating cubic by +0.7 to +1.0 dB, so the bound only catches
 #: gross changes; a wrongly trained model is caught by the held-out pairs.
 POINT_TOLERANCE = 1.5
@@ -160,7 +160,7 @@ def _central_block(stack, region: int, max_sections: int) -> np.ndarray:
 def _passes(block: np.ndarray, module: torch.nn.Module, ratio: float,
             device: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xz pass, yz pass, cubic) of ``block`` (network units), all (Z, Y, X)."""
-    from .reconstruction import reconstruct_volume
+    from ..inference.reconstruction import reconstruct_volume
 
     scale = IntensityScale(0.0, 1.0)  # block is already in network units
     xz, _ = reconstruct_volume(block, module, ratio, fusion="xz", confidence=False,
@@ -174,8 +174,8 @@ def _passes(block: np.ndarray, module: torch.nn.Module, ratio: float,
 def _heldout(stack, module: torch.nn.Module, ratio: float, estimate: DegradationEstimate,
              scale: IntensityScale, patch: int, count: int, seed: int,
              device: str) -> tuple[float, float]:
-    from .devices import select_device
-    from .patches import make_validation_pairs
+    from ..devices import select_device
+    from .pairs import make_validation_pairs
 
     inputs, targets = make_validation_pairs(stack, ratio, estimate.config(), patch_size=patch,
                                             count=count, scale=scale, seed=seed + 7_777_777)
@@ -197,7 +197,7 @@ def check_model(stack, model, ratio: float, *, estimate: DegradationEstimate | N
 
     ``model``: a module, a ``LoadedModel`` or a model path. ``estimate`` defaults to a fresh
     :func:`~.calibration.estimate_degradation` of the stack."""
-    from .reconstruction import as_module
+    from ..inference.reconstruction import as_module
 
     ratio = validate_ratio(ratio)
     if len(getattr(stack, "shape", ())) != 3:

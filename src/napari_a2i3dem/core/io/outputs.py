@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError, StackReadError
 from .atomic import unwritable
-from .errors import InputError, StackReadError
 
 ZARR_SUFFIXES = (".zarr",)
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -167,13 +167,13 @@ class TiffTarget(OutputTarget):
     def __init__(self, path: Path, shape, dtype, spacing, *, protect=()) -> None:
         import tifffile
 
-        from .io import (
+        from ..validation import validate_spacing
+        from .tiff import (
             BIGTIFF_THRESHOLD_BYTES,
             _quiet_bigtiff_imagej,
             _tiff_options,
             _writable_dtype,
         )
-        from .validation import validate_spacing
 
         self.path = Path(path)
         self.protect = tuple(protect)
@@ -238,7 +238,7 @@ def _gib(n: int) -> str:
 def check_output_size(path: Path | None, shape, dtype) -> None:
     """Refuse, before anything is allocated, an output that cannot fit: in memory above 80 % of
     RAM, on disk above the free space."""
-    from .io import total_memory_bytes
+    from .tiff import total_memory_bytes
 
     size = math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize  # exact, no overflow
     shape_text = " x ".join(str(int(n)) for n in shape)

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import fft as sp_fft
 
-from .acquisition import upsample_axis
-from .errors import Cancelled, InputError
+from ..errors import Cancelled, InputError
+from ..physics.acquisition import upsample_axis
 
 DEFAULT_CONE_DEG = 30.0
 MIN_PEAK_AMPLITUDE = 0.05    # decorrelation peaks lower than this are noise (Descloux et al.)

@@ -20,8 +20,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
-from .validation import validate_ratio
+from ..errors import InputError
+from ..validation import validate_ratio
 
 PROFILE_KINDS = ("gaussian", "box", "none", "custom")
 _FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
+from ..validation import validate_ratio
 from .acquisition import PROFILE_KINDS, SliceProfile, downsample_axis, upsample_axis
-from .errors import InputError
-from .validation import validate_ratio
 
 NOISE_KINDS = ("none", "gaussian", "poisson_gaussian")
 ARTEFACT_NAMES = ("misalignment", "smear", "dust", "drift", "stripes", "missing")

@@ -13,18 +13,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..core.acquisition import upsample_axis
-from ..core.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
-from ..core.normalization import IntensityScale
-from ..core.patches import PatchSampler
-from ..core.spectral import (
+from ..analysis.spectra import (
     Spectra,
     SpectralComparison,
     build_comparison,
     real_spectra,
     synthetic_spectra,
 )
-from ..core.validation import validate_ratio
+from ..normalization import IntensityScale
+from ..physics.acquisition import upsample_axis
+from ..physics.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
+from ..validation import validate_ratio
+from .pairs import PatchSampler
 
 
 def always_apply(config: DegradationConfig) -> DegradationConfig:

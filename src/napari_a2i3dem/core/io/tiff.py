@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from ..errors import GeometryUnknown, InputError, StackReadError
+from ..validation import Spacing, ratio_from_spacing, validate_spacing, validate_volume
 from .atomic import atomic_file
-from .errors import GeometryUnknown, InputError, StackReadError
 from .lazy import is_dask
 from .units import inverse_rational, nm_per_unit
-from .validation import Spacing, ratio_from_spacing, validate_spacing, validate_volume
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 #: Files whose pixel data exceed this fraction of the RAM open lazily (dask); the environment
@@ -508,7 +508,7 @@ def resolve_spacing(loaded: LoadedStack, spacing: Sequence[float] | None = None,
         if lateral is None and loaded.spacing is not None:
             lateral = (loaded.spacing[1], loaded.spacing[2])
         if ratio is not None:
-            from .validation import validate_ratio
+            from ..validation import validate_ratio
 
             rho = validate_ratio(ratio)
             y, x = lateral if lateral is not None else (1.0, 1.0)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .atomic import atomic_file
-from .errors import ModelFileError
+from ..errors import ModelFileError
+from ..io.atomic import atomic_file
 
 CHECKPOINT_FORMAT = "a2i3dem-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling problem means "not our checkpoint"
-        from .model.files import torch_load_reason
+        from ..model.files import torch_load_reason
 
         raise ModelFileError(f"cannot read checkpoint {path}: {torch_load_reason(exc)}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

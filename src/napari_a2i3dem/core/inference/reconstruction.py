@@ -33,20 +33,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .acquisition import interpolation_matrix, isotropic_length, upsample_axis
-from .allocator import release_memory, tune_allocator
-from .devices import autocast, select_device
-from .errors import Cancelled, GeometryUnknown, InputError
-from .lazy import is_dask
-from .normalization import IntensityScale, cast_like
-from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
-from .validation import (
+from ..allocator import release_memory, tune_allocator
+from ..devices import autocast, select_device
+from ..errors import Cancelled, GeometryUnknown, InputError
+from ..io.lazy import is_dask
+from ..normalization import IntensityScale, cast_like
+from ..physics.acquisition import interpolation_matrix, isotropic_length, upsample_axis
+from ..validation import (
     find_non_finite,
     non_finite_message,
     ratio_from_spacing,
     validate_ratio,
     validate_volume,
 )
+from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
 
 FUSIONS = ("mean", "xz", "yz")
 """``mean`` averages both passes (default); ``xz`` / ``yz`` run one orientation (half the time)."""
@@ -180,7 +180,7 @@ def cubic_upsample_stack(stack, ratio: float, *, dtype=None):
 def as_module(model) -> torch.nn.Module:
     """A ``torch.nn.Module`` from a module, a ``LoadedModel`` (``.model``) or a model file path."""
     if isinstance(model, (str, Path)):
-        from .model import load_model
+        from ..model import load_model
 
         model = load_model(model)
     module = getattr(model, "model", model)

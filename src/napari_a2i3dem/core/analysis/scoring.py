@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .metrics import psnr, ssim
 from .resolution import fourier_correlation
 
@@ -122,7 +122,7 @@ def format_table(scores: Mapping[str, Mapping[str, float]],
 def write_json(path: str | Path, payload) -> Path:
     """Write ``payload`` as JSON atomically (a unique temporary file in the same folder, then a
     rename: never follows a planted link, never races another writer)."""
-    from .atomic import atomic_file
+    from ..io.atomic import atomic_file
 
     path = Path(path)
     text = json.dumps(payload, indent=2, default=_json_default) + "\n"

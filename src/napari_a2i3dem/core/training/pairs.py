@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .degradations import DegradationConfig, make_pair
-from .errors import InputError
-from .lazy import is_dask
-from .normalization import IntensityScale
-from .validation import validate_ratio
+from ..errors import InputError
+from ..io.lazy import is_dask
+from ..normalization import IntensityScale
+from ..physics.degradations import DegradationConfig, make_pair
+from ..validation import validate_ratio
 
 MIN_PATCH, MAX_PATCH = 16, 1024
 
@@ -48,7 +48,7 @@ def read_region(stack, z: int, y0: int, x0: int, size: int, lock=None) -> np.nda
 def _bare_lazy_source(stack):
     """The file of a lazy stack exactly as :func:`~.io.read_stack` returned it (not sliced or
     computed from), else ``None``."""
-    from .io import source_of
+    from ..io.tiff import source_of
 
     layers = getattr(stack.__dask_graph__(), "layers", {})
     bare = all(name in (stack.name, f"original-{stack.name}") for name in layers)
@@ -140,7 +140,7 @@ class PatchSampler:
         reopen = state.pop("_reopen", None)
         self.__dict__.update(state)
         if reopen is not None:
-            from .io import read_stack
+            from ..io.tiff import read_stack
 
             path, shape = reopen
             self.stack = read_stack(path, lazy=True).data

@@ -131,7 +131,7 @@ class Resumed(TrainingEvent):
 
 @dataclass(frozen=True)
 class ModelChecked(TrainingEvent):
-    """The no-truth check of the model to be saved (:mod:`~napari_a2i3dem.core.model_check`):
+    """The no-truth check of the model to be saved (:mod:`.model_check`):
     ``passed`` is False when it may be worse than interpolation on this stack; ``summary`` says
     why in words, ``record`` holds the numbers."""
 

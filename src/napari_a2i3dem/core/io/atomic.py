@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import InputError, OutputExists
+from ..errors import InputError, OutputExists
 
 
 def _read_umask() -> int:

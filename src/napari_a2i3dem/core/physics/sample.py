@@ -5,7 +5,7 @@ around randomly oriented line and point seeds, with curved walls) bounded by thi
 that cross z at every angle, granular cytoplasm, mitochondria aligned with their neurite (dark
 matrix, cristae, double outer membrane) and clusters of synaptic-vesicle rings. The sample stack is
 that volume acquired with thick sections: box slice profile over rho = 3 planes
-(:func:`~napari_a2i3dem.core.acquisition.downsample_axis`), then per-section EM noise, giving
+(:func:`.acquisition.downsample_axis`), then per-section EM noise, giving
 (32, 256, 256) at (45, 15, 15) nm. Everything is deterministic from ``seed``.
 """
 

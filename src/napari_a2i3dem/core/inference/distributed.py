@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import Cancelled, InputError
-from .normalization import IntensityScale
+from ..errors import Cancelled, InputError
+from ..normalization import IntensityScale
+from ..validation import validate_ratio, validate_volume
 from .reconstruction import (
     Piece,
     Progress,
@@ -33,7 +34,6 @@ from .reconstruction import (
     row_bands,
 )
 from .tiling import axis_tiles, validate_tiling
-from .validation import validate_ratio, validate_volume
 
 _WORKER_MODELS: dict[str, torch.nn.Module] = {}
 _WORKER_LOCK = threading.Lock()
@@ -43,7 +43,7 @@ def model_payload(model) -> dict:
     """A picklable description of ``model``: state dict + config for A2I-3DEM networks."""
     module = as_module(model)
     token = uuid.uuid4().hex
-    from .model import A2I3DEMNet
+    from ..model import A2I3DEMNet
 
     module = getattr(module, "_orig_mod", module)  # unwrap torch.compile
     if isinstance(module, A2I3DEMNet):
@@ -60,7 +60,7 @@ def model_from_payload(payload: dict) -> torch.nn.Module:
             if "module" in payload:
                 module = payload["module"]
             else:
-                from .model import A2I3DEMNet, NetworkConfig
+                from ..model import A2I3DEMNet, NetworkConfig
 
                 module = A2I3DEMNet(NetworkConfig.from_dict(payload["config"]))
                 module.load_state_dict(payload["state"])

@@ -28,17 +28,24 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from .. import __version__
-from .acquisition import upsample_axis
-from .allocator import release_memory, tune_allocator
+from ... import __version__
+from ..allocator import release_memory, tune_allocator
+from ..analysis.metrics import ssim
+from ..choices import PIXEL_LOSSES
+from ..devices import autocast, autocast_dtype, select_device, torch_threads
+from ..errors import A2IError, InputError
+from ..normalization import IntensityScale
+from ..physics.acquisition import upsample_axis
+from ..validation import (
+    find_non_finite,
+    non_finite_message,
+    ratio_from_spacing,
+    validate_ratio,
+    validate_spacing,
+    validate_volume,
+)
 from .checkpoint import checkpoint_path_for, load_checkpoint, save_checkpoint
-from .choices import PIXEL_LOSSES
-from .devices import autocast, autocast_dtype, select_device, torch_threads
-from .errors import A2IError, InputError
-from .lr_schedule import WarmupCosine, default_warmup_steps
-from .metrics import ssim
-from .normalization import IntensityScale
-from .training_events import (
+from .events import (
     CheckpointSaved,
     ModelChecked,
     Paused,
@@ -51,14 +58,7 @@ from .training_events import (
     TrainingStarted,
     ValidationResult,
 )
-from .validation import (
-    find_non_finite,
-    non_finite_message,
-    ratio_from_spacing,
-    validate_ratio,
-    validate_spacing,
-    validate_volume,
-)
+from .lr_schedule import WarmupCosine, default_warmup_steps
 
 CHECKPOINT_SECONDS = 300.0
 """A checkpoint at least every five minutes, whatever the step interval: a slow run (a large
@@ -199,16 +199,17 @@ class TrainConfig:
 
 
 def _model_api():
-    """Engineer 3's model package (imported lazily so this module loads on its own)."""
-    from . import model
+    """The model package (imported lazily so this module loads on its own)."""
+    from .. import model
 
     return model
 
 
 def _pairs_api():
-    from . import degradations, patches
+    from ..physics import degradations
+    from . import pairs
 
-    return degradations, patches
+    return degradations, pairs
 
 
 def recommended_patch_size(preset: str) -> int:
@@ -329,7 +330,7 @@ class Trainer:
         self.ratio = validate_ratio(ratio) if ratio is not None else ratio_from_spacing(spacing)
         if self.spacing is None:
             self.spacing = (self.ratio, 1.0, 1.0)
-        # None: calibrated to the stack when the run starts (core.calibration)
+        # None: calibrated to the stack when the run starts (core.physics.calibration)
         self.degradation = degradation
         self.config = config if config is not None else TrainConfig()
         self.scale: IntensityScale | None = None  # estimated when the run starts (may be slow)
@@ -361,7 +362,7 @@ class Trainer:
     def calibrate(self):
         """Estimate the stack's slice profile and noise and train with them (the default when
         no degradation was given); returns the :class:`~.calibration.DegradationEstimate`."""
-        from .calibration import training_degradation
+        from ..physics.calibration import training_degradation
 
         if self.scale is None:
             self.scale = IntensityScale.from_stack(self.stack, seed=self.config.seed)
@@ -402,7 +403,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------- the run
     def run(self) -> Iterator[TrainingEvent]:
-        """Train, yielding :mod:`~napari_a2i3dem.core.training_events` events."""
+        """Train, yielding :mod:`~napari_a2i3dem.core.training.events` events."""
         tune_allocator()
         try:
             with torch_threads(self.config.threads):
@@ -689,7 +690,7 @@ class Trainer:
         return int(state["step"]), float(state.get("elapsed_seconds", 0.0))
 
     def _check(self, model) -> ModelChecked:
-        """The no-truth check (core.model_check) of the model that will be saved (the best)."""
+        """The no-truth check (:mod:`.model_check`) of the model that will be saved (the best)."""
         from .model_check import check_model
 
         try:

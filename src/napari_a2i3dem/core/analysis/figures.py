@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .atomic import atomic_file
-from .errors import InputError
+from ..errors import InputError
+from ..io.atomic import atomic_file
 
 
 def save_comparison_figure(path: str | Path, panels: Mapping[str, np.ndarray], *,

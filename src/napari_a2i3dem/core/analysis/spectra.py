@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .acquisition import SliceProfile, isotropic_length, upsample_axis
-from .degradations import DegradationConfig, NoiseSettings, make_pair
-from .errors import InputError
-from .normalization import IntensityScale
-from .patches import PatchSampler, read_region
-from .validation import ratio_from_spacing, validate_ratio
+from ..errors import InputError
+from ..normalization import IntensityScale
+from ..physics.acquisition import SliceProfile, isotropic_length, upsample_axis
+from ..physics.degradations import DegradationConfig, NoiseSettings, make_pair
+from ..training.pairs import PatchSampler, read_region
+from ..validation import ratio_from_spacing, validate_ratio
 
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
 _NOISE_KERNEL_NORM = 6.0  # sqrt(sum(kernel ** 2)): std of the response to unit white noise
