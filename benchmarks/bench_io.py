@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_a2i3dem.core.io.tiff import read_stack, write_stack
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.physics import sample
 
 REPO = Path(__file__).resolve().parents[1]

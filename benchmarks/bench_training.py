@@ -32,11 +32,8 @@ DOCS = ROOT / "docs" / "training.md"
 CURVE_PNG = ROOT / "docs" / "images" / "training_curve.png"
 
 from napari_a2i3dem.core.physics.sample import make_sample_stack  # noqa: E402
-from napari_a2i3dem.core.training.engine import (  # noqa: E402
-    TrainConfig,
-    Trainer,
-    recommended_patch_size,
-)
+from napari_a2i3dem.core.training.config import TrainConfig, recommended_patch_size  # noqa: E402
+from napari_a2i3dem.core.training.engine import Trainer  # noqa: E402
 from napari_a2i3dem.core.training.events import (  # noqa: E402
     StepProgress,
     TrainingFinished,

@@ -29,7 +29,7 @@ STEPS = ("open_tiff", "open_plugin", "use_stack", "train", "reconstruct", "previ
 
 
 def _sample_tiff(folder: Path) -> Path:
-    from napari_a2i3dem.core.io.tiff import write_stack
+    from napari_a2i3dem.core.io.tiff_writer import write_stack
     from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
 
     stack, _ = make_sample_stack()
@@ -108,7 +108,7 @@ class Session:
         return lambda: pairs.estimate is not None and pairs._worker is None
 
     def train(self):
-        from napari_a2i3dem.core.training.engine import TrainConfig
+        from napari_a2i3dem.core.training.config import TrainConfig
 
         widget = self._widget("Train")
         widget.output_edit.setText(str(self.folder))

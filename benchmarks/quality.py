@@ -63,7 +63,7 @@ from napari_a2i3dem.core.io.tiff import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import A2I3DEMNet, preset  # noqa: E402
 from napari_a2i3dem.core.physics.acquisition import SliceProfile  # noqa: E402
 from napari_a2i3dem.core.physics.degradations import DegradationConfig  # noqa: E402
-from napari_a2i3dem.core.training.engine import TrainConfig  # noqa: E402
+from napari_a2i3dem.core.training.config import TrainConfig  # noqa: E402
 from napari_a2i3dem.core.training.events import (  # noqa: E402
     StepProgress,
     TrainingFinished,

@@ -18,17 +18,17 @@ import tifffile
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from napari_a2i3dem.core.physics.acquisition import upsample_axis
-from napari_a2i3dem.core.physics.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
-from napari_a2i3dem.core.normalization import IntensityScale
-from napari_a2i3dem.core.training.pairs import PatchSampler
-from napari_a2i3dem.core.physics.sample import make_sample_stack
 from napari_a2i3dem.core.analysis.spectra import (
     compare_spectra,
     draw_lateral_spectra,
     draw_spectra,
     estimate_noise,
 )
+from napari_a2i3dem.core.normalization import IntensityScale
+from napari_a2i3dem.core.physics.acquisition import upsample_axis
+from napari_a2i3dem.core.physics.degradations import ARTEFACT_NAMES, DegradationConfig, make_pair
+from napari_a2i3dem.core.physics.sample import make_sample_stack
+from napari_a2i3dem.core.training.pairs import PatchSampler
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"

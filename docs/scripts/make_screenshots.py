@@ -29,7 +29,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_a2i3dem.core.inference.reconstruction import cubic_upsample_stack
 from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
-from napari_a2i3dem.core.training.engine import TrainConfig
+from napari_a2i3dem.core.training.config import TrainConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.assess import AssessWidget
 from napari_a2i3dem.widgets.train import TrainWidget

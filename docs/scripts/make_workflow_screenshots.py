@@ -19,7 +19,7 @@ from pathlib import Path
 import napari
 
 from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
-from napari_a2i3dem.core.training.engine import TrainConfig
+from napari_a2i3dem.core.training.config import TrainConfig
 from napari_a2i3dem.widgets.stall_meter import wait_until
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from napari.utils.notifications import show_warning
 
 from ._reader import source_path
 from .core.errors import A2IError, InputError
-from .core.io.tiff import write_stack
+from .core.io.tiff_writer import write_stack
 from .layers import scale_spacing
 
 

@@ -58,7 +58,7 @@ def format_report(result: StackResolution, unit: str = "nm") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io.tiff import resolve_spacing
+    from ..core.io.tiff_spacing import resolve_spacing
     from ..core.jobs import open_stack
 
     if not 0 < args.cone <= 90:

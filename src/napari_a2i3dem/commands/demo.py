@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.analysis.figures import save_comparison_figure
     from ..core.analysis.scoring import aligned_truth_planes, format_table, score_volume, write_json
     from ..core.inference.reconstruction import cubic_upsample_stack, isotropic_spacing
-    from ..core.io.tiff import write_stack
+    from ..core.io.tiff_writer import write_stack
     from ..core.physics.sample import SAMPLE_RATIO, make_sample_stack, make_sample_truth
     from ..core.training.timebox import (
         TrainingPlan,

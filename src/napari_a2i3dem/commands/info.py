@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.io.tiff import LoadedStack, opens_lazily, read_stack, resolve_spacing
+from ..core.io.tiff import LoadedStack, opens_lazily, read_stack
+from ..core.io.tiff_spacing import resolve_spacing
 from ..core.physics.acquisition import isotropic_length
 from ._common import ratio_arg
 from ._messages import error_text

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from ..core.analysis.figures import write_figure
 from ..core.errors import InputError
 from ..core.io.atomic import atomic_file, refuse_existing
-from ..core.io.tiff import read_stack, resolve_spacing
+from ..core.io.tiff import read_stack
+from ..core.io.tiff_spacing import resolve_spacing
 from ..core.physics.calibration import estimate_figure
 from ..core.physics.degradations import DegradationConfig, config_summary
 from ..core.training.pairs import PatchPairDataset

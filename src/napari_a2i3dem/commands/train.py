@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from ..core.errors import InputError, OutputExists
 from ..core.io.atomic import refuse_existing
-from ..core.io.tiff import read_stack, resolve_spacing
+from ..core.io.tiff import read_stack
+from ..core.io.tiff_spacing import resolve_spacing
 from ..core.jobs import make_trainer
 from ..core.settings import TrainingSettings
 from ..core.training.checkpoint import checkpoint_path_for

@@ -167,7 +167,7 @@ class TrainingSettings(Settings):
 
     def train_config(self, **engine: Any):
         """The engine's ``TrainConfig`` for these settings plus internal ``engine`` ones."""
-        from .training.engine import TrainConfig, recommended_patch_size
+        from .training.config import TrainConfig, recommended_patch_size
 
         values = self.model_dump()
         values["patch_size"] = values["patch_size"] or recommended_patch_size(self.preset)

@@ -41,7 +41,8 @@ from ..core.jobs import make_trainer
 from ..core.physics.degradations import DegradationConfig, config_summary
 from ..core.settings import TrainingSettings
 from ..core.training.checkpoint import checkpoint_path_for
-from ..core.training.engine import TrainConfig, Trainer, recommended_patch_size
+from ..core.training.config import TrainConfig, recommended_patch_size
+from ..core.training.engine import Trainer
 from ..core.training.events import (
     CheckpointSaved,
     ModelChecked,

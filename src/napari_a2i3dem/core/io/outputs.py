@@ -168,7 +168,7 @@ class TiffTarget(OutputTarget):
         import tifffile
 
         from ..validation import validate_spacing
-        from .tiff import (
+        from .tiff_writer import (
             BIGTIFF_THRESHOLD_BYTES,
             _quiet_bigtiff_imagej,
             _tiff_options,

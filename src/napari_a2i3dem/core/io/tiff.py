@@ -1,23 +1,17 @@
-"""Reading and writing EM stacks as TIFF files, with the voxel spacing in nanometres.
+"""Reading EM stacks from TIFF files, with the voxel spacing in nanometres.
 
-:func:`read_stack` opens ``.tif``/``.tiff`` files (ImageJ, OME-TIFF or plain TIFF) and finds the
-voxel spacing ``(z, y, x)`` in nm in, by priority, the ImageJ header (``spacing``, X/YResolution,
-``unit``), the OME-XML ``PhysicalSize{X,Y,Z}`` or the plain TIFF X/YResolution + ResolutionUnit
-(lateral only). Files larger than a fraction of the RAM open lazily as dask arrays reading one
-TIFF page per chunk. :func:`write_stack` writes an ImageJ-compatible TIFF atomically (temporary file
-in the same folder, then :func:`os.replace`) and never over an input.
+:func:`read_stack` opens ``.tif``/``.tiff`` files (ImageJ, OME-TIFF or plain TIFF) with their
+spacing (found by :mod:`.tiff_spacing`). Files larger than a fraction of the RAM open lazily as
+dask arrays reading one TIFF page per chunk. Writing is :mod:`.tiff_writer`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import math
 import os
-import warnings
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,23 +19,18 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import GeometryUnknown, InputError, StackReadError
-from ..validation import Spacing, ratio_from_spacing, validate_spacing, validate_volume
-from .atomic import atomic_file
+from ..errors import InputError, StackReadError
+from ..validation import Spacing, ratio_from_spacing, validate_volume
 from .lazy import is_dask
-from .units import inverse_rational, nm_per_unit
+from .tiff_spacing import read_spacing
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 #: Files whose pixel data exceed this fraction of the RAM open lazily (dask); the environment
 #: variable ``A2I3DEM_LAZY_FRACTION`` overrides it.
 DEFAULT_LAZY_FRACTION = 0.25
 LAZY_FRACTION_ENV = "A2I3DEM_LAZY_FRACTION"
-#: Pixel data above this size are written as BigTIFF (classic TIFF offsets stop at 4 GiB).
-BIGTIFF_THRESHOLD_BYTES = 2**32 - 2**25
 #: Lazy stacks group this many bytes of consecutive pages into one dask chunk (at least 1 page).
 LAZY_CHUNK_BYTES = 8 * 2**20
-#: Inch-based resolutions that are software defaults (screen dpi), not a calibration.
-_DEFAULT_DPI = (72.0, 96.0)
 
 _AXIS_NAMES = {"C": "channels", "T": "time", "I": "image sequence", "Q": "unknown"}
 # dask array name -> file it reads, so that write_stack can refuse to replace a lazy input.
@@ -364,321 +353,3 @@ def _lazy_threshold_bytes(fraction: float | None) -> float:
 # --------------------------------------------------------------------------------------- spacing
 
 
-def read_spacing(tif: tifffile.TiffFile) -> tuple[Spacing | None, tuple[float, float] | None,
-                                                  str, tuple[str, ...]]:
-    """``(spacing, lateral, source, notes)`` of an open TIFF: ImageJ, then OME, then plain tags."""
-    notes: list[str] = []
-    page = tif.pages.first
-    if tif.is_imagej and tif.imagej_metadata is not None:
-        found, lateral = _imagej_spacing(tif.imagej_metadata, page, notes)
-        if found is not None:
-            return found, (found[1], found[2]), "imagej", tuple(notes)
-        if lateral is not None:
-            return None, lateral, "imagej", tuple(notes)
-    if tif.is_ome and tif.ome_metadata:
-        spacing, lateral = _ome_spacing(tif.ome_metadata, notes)
-        if spacing is not None or lateral is not None:
-            return spacing, lateral, "ome", tuple(notes)
-    lateral = _tag_lateral_spacing(page, notes)
-    if lateral is not None:
-        notes.append("the file gives only the lateral (x, y) pixel size; the axial (z) spacing "
-                     "is unknown")
-        return None, lateral, "tiff-resolution", tuple(notes)
-    if not notes:
-        notes.append("the file carries no voxel spacing")
-    return None, None, "none", tuple(notes)
-
-
-def _resolution_spacing(page, code: int, per_unit_nm: float) -> float | None:
-    """Spacing in nm from an X/YResolution tag (pixels per unit), or None if absent/invalid."""
-    tag = page.tags.get(code)
-    if tag is None:
-        return None
-    try:
-        numerator, denominator = (int(v) for v in tag.value)
-    except (TypeError, ValueError):
-        return None
-    if numerator <= 0 or denominator <= 0:
-        return None
-    return denominator / numerator * per_unit_nm
-
-
-def _imagej_spacing(meta: dict, page, notes: list[str],
-                    ) -> tuple[Spacing | None, tuple[float, float] | None]:
-    """(spacing, lateral) from an ImageJ header: the lateral size is kept when only the z
-    spacing is unusable (zero, not a number)."""
-    unit = meta.get("unit")
-    x_nm = nm_per_unit(unit)
-    if x_nm is None:
-        if unit not in (None, "") and str(unit).strip().lower() not in ("pixel", "pixels"):
-            notes.append(f"unknown length unit {unit!r} in the ImageJ header")
-        return None, None
-    y_nm = nm_per_unit(meta.get("yunit", unit)) or x_nm
-    z_nm = nm_per_unit(meta.get("zunit", unit)) or x_nm
-    x = _resolution_spacing(page, 282, x_nm)
-    y = _resolution_spacing(page, 283, y_nm)
-    if x is None or y is None:
-        notes.append("the ImageJ header names a unit but the file has no X/YResolution")
-        return None, None
-    depth = meta.get("spacing")
-    if depth is None:
-        notes.append(f"the ImageJ header has no 'spacing' entry; z spacing taken as 1 {unit}, "
-                     "as ImageJ does")
-        depth = 1.0
-    try:
-        depth = float(depth)
-    except (TypeError, ValueError):
-        depth = math.nan
-    if not math.isfinite(depth) or depth == 0:
-        notes.append(f"the ImageJ z spacing {meta.get('spacing')!r} is unusable; the axial "
-                     "spacing is unknown (the lateral pixel size is kept)")
-        return None, (y, x)
-    if depth < 0:
-        notes.append(f"the ImageJ z spacing is negative ({depth:g} {unit}: the sections are "
-                     f"numbered in reverse); its size {-depth:g} {unit} is used")
-    try:
-        return validate_spacing((abs(depth) * z_nm, y, x)), (y, x)
-    except (TypeError, ValueError):
-        notes.append(f"invalid ImageJ spacing {depth!r}")
-        return None, (y, x)
-
-
-def _ome_spacing(xml: str, notes: list[str]) -> tuple[Spacing | None, tuple[float, float] | None]:
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        notes.append(f"unreadable OME-XML metadata ({exc})")
-        return None, None
-    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
-    if pixels is None:
-        return None, None
-
-    def size(axis: str) -> float | None:
-        value = pixels.get(f"PhysicalSize{axis}")
-        if value is None:
-            return None
-        unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default
-        per_unit = nm_per_unit(unit)
-        if per_unit is None:
-            notes.append(f"unknown OME unit {unit!r} for PhysicalSize{axis}")
-            return None
-        try:
-            number = float(value) * per_unit
-        except ValueError:
-            return None
-        return number if math.isfinite(number) and number > 0 else None
-
-    x, y, z = size("X"), size("Y"), size("Z")
-    if x is None or y is None:
-        return None, None
-    if z is None:
-        notes.append("the OME metadata gives no PhysicalSizeZ; the axial spacing is unknown")
-        return None, (y, x)
-    return (z, y, x), (y, x)
-
-
-def _tag_lateral_spacing(page, notes: list[str]) -> tuple[float, float] | None:
-    unit_code = int(page.tags.valueof(296, default=2))
-    per_unit = {2: 2.54e7, 3: 1e7, 4: 1e6, 5: 1e3}.get(unit_code)
-    if per_unit is None or 282 not in page.tags:
-        return None
-    x = _resolution_spacing(page, 282, per_unit)
-    y = _resolution_spacing(page, 283, per_unit)
-    if x is None or y is None:
-        return None
-    if unit_code == 2 and any(math.isclose(per_unit / x, dpi) for dpi in _DEFAULT_DPI):
-        notes.append(f"ignored the resolution of {per_unit / x:g} dpi: a software default, "
-                     "not a calibration")
-        return None
-    return y, x
-
-
-def resolve_spacing(loaded: LoadedStack, spacing: Sequence[float] | None = None,
-                    ratio: float | None = None) -> Spacing:
-    """The spacing to use: ``spacing`` if given, else the file's, with ``ratio`` overriding z.
-
-    ``ratio`` alone on a file without spacing gives ``(ratio, 1, 1)`` (relative units). Raises
-    :class:`InputError` when nothing gives a spacing or rho = z / lateral would be below 1.
-    """
-    where = str(loaded.path) if loaded.path is not None else "the stack"
-    if spacing is not None:
-        result = validate_spacing(spacing)
-    else:
-        lateral = loaded.lateral_spacing
-        if lateral is None and loaded.spacing is not None:
-            lateral = (loaded.spacing[1], loaded.spacing[2])
-        if ratio is not None:
-            from ..validation import validate_ratio
-
-            rho = validate_ratio(ratio)
-            y, x = lateral if lateral is not None else (1.0, 1.0)
-            result = validate_spacing((rho * (y + x) / 2.0, y, x))
-        elif loaded.spacing is not None:
-            result = validate_spacing(loaded.spacing)
-        elif lateral is not None:
-            raise GeometryUnknown(
-                f"{where} gives only the lateral pixel size ({lateral[0]:g} x {lateral[1]:g} nm),"
-                " not the axial spacing"
-            )
-        else:
-            raise GeometryUnknown(f"{where} carries no voxel spacing")
-    try:
-        ratio_from_spacing(result)
-    except InputError as exc:
-        raise InputError(f"spacing {result} (z, y, x nm) is unusable: {exc}") from exc
-    return result
-
-
-# --------------------------------------------------------------------------------------- writing
-
-
-def source_of(data: Any) -> Path | None:
-    """The file a lazy array from :func:`read_stack` (or anything computed from it) reads."""
-    if not is_dask(data):
-        return None
-    layers = getattr(data.__dask_graph__(), "layers", None)
-    names = set(layers) if layers is not None else {k[0] if isinstance(k, tuple) else k
-                                                     for k in data.__dask_graph__()}
-    for name, path in _LAZY_SOURCES.items():
-        if name in names:
-            return path
-    return None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(os.path.abspath(a.resolve())) == os.path.normcase(
-        os.path.abspath(b.resolve()))
-
-
-def _writable_dtype(dtype: np.dtype) -> tuple[np.dtype, bool]:
-    """(dtype to write, as ImageJ?) - ImageJ holds uint8/uint16/int16/float32, OME the rest."""
-    dtype = np.dtype(dtype)
-    if dtype == np.bool_:
-        return np.dtype(np.uint8), True
-    if dtype.char in "BHhf":
-        return dtype, True
-    if dtype == np.float16:
-        return np.dtype(np.float32), True
-    if dtype.kind in "iu" and dtype.itemsize == 8:
-        return np.dtype(np.float64), False
-    if dtype.kind in "iuf" and dtype.itemsize <= 8:
-        return dtype, False
-    raise InputError(f"cannot write data of type {dtype} to TIFF; convert it to a number type")
-
-
-def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | None = None, *,
-                protect: Iterable[str | os.PathLike] = (),
-                progress: Callable[[int, int], None] | None = None) -> Path:
-    """Write a 2-D or 3-D grey image as an ImageJ TIFF carrying its spacing (z, y, x) in nm.
-
-    The file is first written to a temporary file in the same folder, then moved over ``path``
-    with :func:`os.replace`, so ``path`` is never half-written. Refuses (``InputError``) to write
-    over any path in ``protect`` or over the file a lazy ``data`` is read from. dask arrays are
-    written chunk by chunk, never held in memory whole; ``progress(planes_done, planes)`` is called
-    after each plane and may raise :class:`~napari_a2i3dem.core.errors.Cancelled`. Data types ImageJ
-    cannot hold (int8, int32, uint32, float64, ...) are written as OME-TIFF with
-    PhysicalSize{X,Y,Z} in nm instead. Returns the written path.
-    """
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        raise InputError(f"output {path} must end in .tif or .tiff")
-    if path.is_dir():
-        raise InputError(f"output {path} is a folder")
-    for other in protect:
-        if other is not None and _same_file(path, Path(other)):
-            raise InputError(f"refusing to write {path}: it is an input file and would be "
-                             "overwritten; choose another output name")
-    source = source_of(data)
-    if source is not None and _same_file(path, source):
-        raise InputError(f"refusing to write {path}: the data being written are read from it; "
-                         "choose another output name")
-    if not (is_dask(data) or isinstance(data, np.ndarray)):
-        data = np.asarray(data)
-    shape = tuple(int(n) for n in data.shape)
-    if len(shape) not in (2, 3) or 0 in shape:
-        raise InputError(f"can only write a non-empty 2-D or 3-D grey image, got shape {shape}")
-    dtype, as_imagej = _writable_dtype(data.dtype)
-    if spacing is not None:
-        spacing = validate_spacing(spacing)
-    nbytes = math.prod(shape) * dtype.itemsize
-    options = _tiff_options(shape, spacing, as_imagej)
-
-    try:
-        bigtiff = nbytes > BIGTIFF_THRESHOLD_BYTES
-        with (
-            atomic_file(path, suffix=".part") as handle,
-            _quiet_bigtiff_imagej(bigtiff and as_imagej),
-            tifffile.TiffWriter(handle, bigtiff=bigtiff, imagej=as_imagej,
-                                ome=not as_imagej) as tif,
-        ):
-            tif.write(_planes(data, dtype, progress), shape=shape, dtype=dtype, **options)
-    except OSError as exc:  # disk full, permissions, ...: one clear line, no traceback
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
-
-
-@contextlib.contextmanager
-def _quiet_bigtiff_imagej(active: bool) -> Iterator[None]:
-    """ImageJ data over 4 GiB: a BigTIFF with an ImageJ header is what Fiji (Bio-Formats) and
-    tifffile read; silence tifffile's note that it is outside the ImageJ specification."""
-    if not active:
-        yield
-        return
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*nonconformant BigTIFF ImageJ")
-        yield
-
-
-def _tiff_options(shape: tuple[int, ...], spacing: Spacing | None, as_imagej: bool) -> dict:
-    axes = "ZYX" if len(shape) == 3 else "YX"
-    if as_imagej:
-        metadata: dict[str, Any] = {"axes": axes}
-        options: dict[str, Any] = {"metadata": metadata}
-        if spacing is not None:
-            z, y, x = spacing
-            # nm keeps EM-sized pixels exact as rationals; micron for very coarse pixels
-            scale, unit = (1.0, "nm") if max(x, y) < 1000 else (1e-3, "micron")
-            options["resolution"] = (inverse_rational(x * scale), inverse_rational(y * scale))
-            metadata["unit"] = unit
-            if len(shape) == 3:
-                metadata["spacing"] = z * scale
-        return options
-    metadata = {"axes": axes}
-    if spacing is not None:
-        names = ("Z", "Y", "X") if len(shape) == 3 else ("Y", "X")
-        values = spacing if len(shape) == 3 else spacing[1:]
-        for name, value in zip(names, values, strict=True):
-            metadata[f"PhysicalSize{name}"] = float(value)
-            metadata[f"PhysicalSize{name}Unit"] = "nm"
-    return {"metadata": metadata}
-
-
-def _planes(data: Any, dtype: np.dtype,
-            progress: Callable[[int, int], None] | None) -> Iterator[np.ndarray]:
-    """Yield the 2-D planes of ``data`` as ``dtype``, computing dask data one z-chunk at a time."""
-    if data.ndim == 2:
-        plane = np.asarray(data.compute() if is_dask(data) else data).astype(dtype, copy=False)
-        yield plane
-        if progress is not None:
-            progress(1, 1)
-        return
-    total = int(data.shape[0])
-    done = 0
-    if is_dask(data):
-        starts = np.cumsum((0, *data.chunks[0]))
-        blocks = ((int(a), int(b)) for a, b in itertools.pairwise(starts))
-    else:
-        blocks = ((i, i + 1) for i in range(total))
-    for start, stop in blocks:
-        block = data[start:stop]
-        block = np.asarray(block.compute() if is_dask(block) else block)
-        for plane in block:
-            yield plane.astype(dtype, copy=False)
-            done += 1
-            if progress is not None:
-                progress(done, total)

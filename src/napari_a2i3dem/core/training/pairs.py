@@ -48,7 +48,7 @@ def read_region(stack, z: int, y0: int, x0: int, size: int, lock=None) -> np.nda
 def _bare_lazy_source(stack):
     """The file of a lazy stack exactly as :func:`~.io.read_stack` returned it (not sliced or
     computed from), else ``None``."""
-    from ..io.tiff import source_of
+    from ..io.tiff_writer import source_of
 
     layers = getattr(stack.__dask_graph__(), "layers", {})
     bare = all(name in (stack.name, f"original-{stack.name}") for name in layers)

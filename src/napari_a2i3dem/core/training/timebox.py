@@ -19,7 +19,8 @@ from scipy import ndimage
 from ..errors import InputError
 from ..physics.acquisition import isotropic_length, upsample_axis
 from ..validation import validate_ratio
-from .engine import TrainConfig, Trainer
+from .config import TrainConfig
+from .engine import Trainer
 from .events import StepProgress, TrainingEvent, TrainingFinished
 
 INTERPOLATIONS = ("nearest", "linear", "cubic")

@@ -15,7 +15,7 @@ from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.errors import InputError
 from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
 from napari_a2i3dem.core.io import bioimageio as bmz
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.model import A2I3DEMNet, load_model, preset, save_model
 from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
 

@@ -12,7 +12,7 @@ from napari_a2i3dem.commands.reconstruct import ENGINE_FLAGS
 from napari_a2i3dem.commands.train import TRAINING_FLAGS
 from napari_a2i3dem.core.errors import InputError
 from napari_a2i3dem.core.settings import ReconstructionSettings, TrainingSettings
-from napari_a2i3dem.core.training.engine import TrainConfig
+from napari_a2i3dem.core.training.config import TrainConfig
 
 
 @pytest.mark.parametrize("settings", [ReconstructionSettings, TrainingSettings])

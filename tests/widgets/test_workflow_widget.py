@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_a2i3dem.core.physics.sample import SAMPLE_SPACING, make_sample_stack
-from napari_a2i3dem.core.training.engine import TrainConfig
+from napari_a2i3dem.core.training.config import TrainConfig
 from napari_a2i3dem.widgets._deferred import DeferredWidget
 from napari_a2i3dem.widgets.load import LoadStackWidget
 from napari_a2i3dem.widgets.pairs import TrainingPairsWidget

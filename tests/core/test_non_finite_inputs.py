@@ -12,9 +12,10 @@ import zarr
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.errors import InputError
 from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.model import A2I3DEMNet, preset, save_model
-from napari_a2i3dem.core.training.engine import TrainConfig, Trainer
+from napari_a2i3dem.core.training.config import TrainConfig
+from napari_a2i3dem.core.training.engine import Trainer
 from napari_a2i3dem.core.validation import find_non_finite
 
 

@@ -14,7 +14,8 @@ import tifffile
 
 import napari_a2i3dem
 from napari_a2i3dem import _reader
-from napari_a2i3dem.core.io.tiff import read_stack, write_stack
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.physics.sample import make_sample_stack
 
 PLUGIN = "napari-a2i3dem"
@@ -44,7 +45,7 @@ def test_installed_entry_point_serves_the_package_manifest():
     assert point.value == "napari_a2i3dem:napari.yaml"
     packaged = Path(napari_a2i3dem.__file__).with_name("napari.yaml")
     assert packaged.is_file()
-    root = Path(__file__).resolve().parents[1] / "napari.yaml"
+    root = Path(__file__).resolve().parents[2] / "napari.yaml"
     if root.exists():  # repository checkout: the root file is the same manifest
         assert root.read_text() == packaged.read_text()
 

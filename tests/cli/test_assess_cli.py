@@ -10,7 +10,7 @@ import tifffile
 from scipy import fft as sp_fft
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 
 
 def band_limited_volume(rng, shape, cutoff):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.model import A2I3DEMNet, preset, save_model
 
 

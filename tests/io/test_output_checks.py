@@ -13,7 +13,8 @@ from napari_a2i3dem.core.errors import InputError
 from napari_a2i3dem.core.io import outputs as stores
 from napari_a2i3dem.core.io import tiff as io
 from napari_a2i3dem.core.io.outputs import open_target
-from napari_a2i3dem.core.io.tiff import read_stack, write_stack
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.validation import MAX_RATIO, ratio_from_spacing, validate_ratio
 
 Usage = namedtuple("Usage", "total used free")

@@ -8,7 +8,7 @@ from qtpy.QtCore import QTimer
 
 from napari_a2i3dem.core.physics.degradations import DegradationConfig
 from napari_a2i3dem.core.physics.sample import make_sample_stack
-from napari_a2i3dem.core.training.engine import TrainConfig
+from napari_a2i3dem.core.training.config import TrainConfig
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.train import PREVIEW_LAYER, TrainWidget, format_duration
 

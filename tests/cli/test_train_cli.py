@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.model import load_model
 from napari_a2i3dem.core.physics.sample import make_sample_stack
 

@@ -13,7 +13,10 @@ import tifffile
 
 from napari_a2i3dem.core.errors import Cancelled, InputError, StackReadError
 from napari_a2i3dem.core.io import tiff as io
-from napari_a2i3dem.core.io.tiff import read_stack, resolve_spacing, write_stack
+from napari_a2i3dem.core.io import tiff_writer
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.io.tiff_spacing import resolve_spacing
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.io.units import inverse_rational, nm_per_unit
 
 
@@ -268,26 +271,26 @@ def test_dask_data_is_written_chunk_by_chunk(tmp_path):
     data = volume(shape=(12, 48, 40))
     lazy = da.from_array(data, chunks=(4, 48, 40)) + 1
     computed_blocks = []
-    original = io._planes
+    original = tiff_writer._planes
 
     def planes(arr, dtype, progress):
         computed_blocks.append(arr.chunks[0])
         yield from original(arr, dtype, progress)
 
     progress = []
-    io._planes, saved = planes, io._planes
+    tiff_writer._planes, saved = planes, tiff_writer._planes
     try:
         path = write_stack(tmp_path / "d.tif", lazy, (30.0, 10.0, 10.0),
                            progress=lambda done, total: progress.append((done, total)))
     finally:
-        io._planes = saved
+        tiff_writer._planes = saved
     assert computed_blocks == [(4, 4, 4)]
     assert progress[-1] == (12, 12) and len(progress) == 12
     np.testing.assert_array_equal(read_stack(path).data, data + 1)
 
 
 def test_large_data_is_written_as_bigtiff(tmp_path, monkeypatch):
-    monkeypatch.setattr(io, "BIGTIFF_THRESHOLD_BYTES", 1000)
+    monkeypatch.setattr(tiff_writer, "BIGTIFF_THRESHOLD_BYTES", 1000)
     data = volume()
     path = write_stack(tmp_path / "big.tif", da.from_array(data, chunks=(2, 40, 32)),
                        (45.0, 15.0, 15.0))
@@ -342,7 +345,7 @@ def test_lazy_source_file_is_not_overwritten_by_data_computed_from_it(tmp_path):
     before = source.read_bytes()
     lazy = read_stack(source, lazy=True).data
     derived = (lazy[1:].astype(np.float32) * 2)[:, ::2]
-    assert io.source_of(derived) == source.resolve()
+    assert tiff_writer.source_of(derived) == source.resolve()
     with pytest.raises(InputError, match="read from it"):
         write_stack(source, derived, (45.0, 30.0, 15.0))
     assert source.read_bytes() == before

@@ -15,8 +15,8 @@ from napari_a2i3dem.core.errors import InputError, ModelFileError
 from napari_a2i3dem.core.model import load_model
 from napari_a2i3dem.core.physics.sample import make_sample_stack
 from napari_a2i3dem.core.training.checkpoint import checkpoint_path_for, load_checkpoint
+from napari_a2i3dem.core.training.config import TrainConfig
 from napari_a2i3dem.core.training.engine import (
-    TrainConfig,
     Trainer,
     TrainingOutOfMemory,
     out_of_memory_advice,

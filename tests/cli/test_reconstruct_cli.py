@@ -9,7 +9,8 @@ import torch
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.inference.reconstruction import cubic_upsample_stack
 from napari_a2i3dem.core.io.outputs import read_zarr_stack
-from napari_a2i3dem.core.io.tiff import read_stack, write_stack
+from napari_a2i3dem.core.io.tiff import read_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.model import A2I3DEMNet, preset, save_model
 
 

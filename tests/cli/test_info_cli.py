@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_a2i3dem.cli import main
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

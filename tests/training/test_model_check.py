@@ -10,7 +10,8 @@ from _fields import membrane_field
 from napari_a2i3dem.core.physics.acquisition import SliceProfile, downsample_axis, upsample_axis
 from napari_a2i3dem.core.physics.calibration import estimate_degradation
 from napari_a2i3dem.core.physics.degradations import DegradationConfig
-from napari_a2i3dem.core.training.engine import TrainConfig, Trainer
+from napari_a2i3dem.core.training.config import TrainConfig
+from napari_a2i3dem.core.training.engine import Trainer
 from napari_a2i3dem.core.training.model_check import (
     WORSE_THAN_CUBIC,
     check_model,

@@ -6,7 +6,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_a2i3dem.core.io.tiff import write_stack
+from napari_a2i3dem.core.io.tiff_writer import write_stack
 from napari_a2i3dem.core.physics.sample import make_sample_stack
 from napari_a2i3dem.widgets._shared import plugin_state
 from napari_a2i3dem.widgets.load import LoadStackWidget
