@@ -186,3 +186,29 @@ def test_tiny_preset_overfits_one_pair():
         loss.backward()
         optimiser.step()
     assert loss.item() < start / 8
+
+
+def test_auto_backend_uses_sdpa_for_cpu_inference_only(monkeypatch):
+    """CPU inference takes the fused path (faster with torch 2.13), CPU training the plain one
+    (its backward is faster); the whole network's output is the reference's to 1e-5."""
+    from napari_a2i3dem.core.model import attention as attention_module
+
+    calls = []
+    fused = attention_module.F.scaled_dot_product_attention
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention",
+                        lambda *a, **k: calls.append(1) or fused(*a, **k))
+    torch.manual_seed(0)
+    net = A2I3DEMNet(preset("tiny")).eval()
+    x = torch.rand(2, 1, 64, 64)
+    net(x).sum().backward()
+    assert not calls  # training (grad enabled): the plain path
+    with torch.inference_mode():
+        auto = net(x)
+    assert calls  # inference: SDPA
+    try:
+        set_attention_backend("manual")
+        with torch.inference_mode():
+            reference = net(x)
+    finally:
+        set_attention_backend("auto")
+    torch.testing.assert_close(auto, reference, atol=1e-5, rtol=0)
