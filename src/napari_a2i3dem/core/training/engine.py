@@ -286,13 +286,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         model = model_api.A2I3DEMNet(self.network_config()).to(device)
         self.model = model
-        loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha, pixel=cfg.pixel_loss).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.resolved_lr())
-        schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        amp_dtype = autocast_dtype(device) if cfg.mixed_precision else None
-        scaler = torch.amp.GradScaler("cuda" if device.type == "cuda" else "cpu",
-                                      enabled=amp_dtype == torch.float16)
+        loss_fn, optimizer, scheduler, scaler, amp_dtype = self._optimisation(model, model_api)
 
         self._loss_history: list[tuple[int, float]] = []
         self._validation_history: list[ValidationResult] = []
@@ -306,23 +300,9 @@ class Trainer:
             self._resume_state = None  # a second run() starts from this run's own state
         self.step = start
 
-        val_inputs, val_targets = patches.make_validation_pairs(
-            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size,
-            count=cfg.validation_count, scale=self.scale, seed=cfg.seed + VALIDATION_SEED_OFFSET)
-        val_targets_np = val_targets[:, 0].numpy()
-        cubic_metrics = quality_metrics(val_inputs[:, 0].numpy(), val_targets_np)
+        val_inputs, val_targets_np, cubic_metrics = self._validation_pairs(patches)
         preview = self._prepare_preview()
-
-        dataset = patches.PatchPairDataset(
-            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size, scale=self.scale,
-            seed=cfg.seed, length=cfg.steps * cfg.batch_size)
-        workers = cfg.resolved_workers(device)
-        loader = DataLoader(
-            dataset, batch_size=cfg.batch_size,
-            sampler=range(start * cfg.batch_size, cfg.steps * cfg.batch_size),
-            num_workers=workers, pin_memory=device.type == "cuda",
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
+        loader = self._data_loader(patches, start)
 
         def context() -> dict:
             return {"model": model, "optimizer": optimizer, "scheduler": scheduler,
@@ -349,15 +329,9 @@ class Trainer:
             batches = iter(loader)
             while step < cfg.steps:
                 if not self._running.is_set():
-                    yield Paused(step=step)
-                    t_pause = time.monotonic()
-                    while not self._running.wait(0.1):
-                        pass
-                    paused_total += time.monotonic() - t_pause
+                    paused_total += yield from self._pause_point(step)
                     speed.clear()
                     speed.append((time.monotonic(), step))
-                    if not self._cancel.is_set():
-                        yield Resumed(step=step)
                 if self._cancel.is_set():
                     reason = "cancelled"
                     break
@@ -429,6 +403,53 @@ class Trainer:
             cubic_psnr=cubic_metrics.psnr, elapsed_seconds=context()["elapsed"])
 
     # ------------------------------------------------------------------------- pieces
+    def _optimisation(self, model, model_api):
+        """Loss, Adam, the warm-up + cosine schedule, the gradient scaler and the autocast
+        dtype of this run (``None``: full precision)."""
+        cfg, device = self.config, self.device
+        loss_fn = model_api.A2ILoss(alpha=cfg.loss_alpha, pixel=cfg.pixel_loss).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.resolved_lr())
+        schedule = WarmupCosine(cfg.steps, cfg.resolved_warmup(), cfg.min_lr_fraction)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        amp_dtype = autocast_dtype(device) if cfg.mixed_precision else None
+        scaler = torch.amp.GradScaler("cuda" if device.type == "cuda" else "cpu",
+                                      enabled=amp_dtype == torch.float16)
+        return loss_fn, optimizer, scheduler, scaler, amp_dtype
+
+    def _validation_pairs(self, patches):
+        """The fixed validation pairs (never training pairs), their clean targets as NumPy and
+        cubic interpolation's scores on them."""
+        cfg = self.config
+        inputs, targets = patches.make_validation_pairs(
+            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size,
+            count=cfg.validation_count, scale=self.scale, seed=cfg.seed + VALIDATION_SEED_OFFSET)
+        targets_np = targets[:, 0].numpy()
+        return inputs, targets_np, quality_metrics(inputs[:, 0].numpy(), targets_np)
+
+    def _data_loader(self, patches, start: int) -> DataLoader:
+        """Training batches from step ``start`` on (a resumed run sees the same pairs)."""
+        cfg, device = self.config, self.device
+        dataset = patches.PatchPairDataset(
+            self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size, scale=self.scale,
+            seed=cfg.seed, length=cfg.steps * cfg.batch_size)
+        return DataLoader(
+            dataset, batch_size=cfg.batch_size,
+            sampler=range(start * cfg.batch_size, cfg.steps * cfg.batch_size),
+            num_workers=cfg.resolved_workers(device), pin_memory=device.type == "cuda",
+            generator=torch.Generator().manual_seed(cfg.seed),
+        )
+
+    def _pause_point(self, step: int) -> Iterator[TrainingEvent]:
+        """Wait while paused (``Paused`` / ``Resumed`` events); returns the seconds paused."""
+        yield Paused(step=step)
+        t_pause = time.monotonic()
+        while not self._running.wait(0.1):
+            pass
+        paused = time.monotonic() - t_pause
+        if not self._cancel.is_set():
+            yield Resumed(step=step)
+        return paused
+
     @staticmethod
     def _rate(speed: deque) -> float:
         if len(speed) < 2:
