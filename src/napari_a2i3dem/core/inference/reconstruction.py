@@ -296,7 +296,7 @@ YZ_COLUMNS_PER_CHUNK = 64
 XZ_ROWS_PER_PIECE = 16
 #: output planes per z-band (whole tiles, at least one): the slab, the yz carry and the pieces
 #: are this deep at most, so memory does not grow with the number of planes
-Z_PLANES_PER_BAND = 128
+Z_PLANES_PER_BAND = 96
 
 
 @dataclass(frozen=True)
