@@ -72,14 +72,22 @@ def network_flops(model: torch.nn.Module, shape: tuple[int, ...], backward: bool
     """FLOPs of one forward (and backward) pass on an input of ``shape`` (flop_counter)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from napari_a2i3dem.core.model.attention import set_attention_backend
+
     x = torch.rand(*shape, requires_grad=backward)
     counter = FlopCounterMode(display=False)
-    with counter:
-        if backward:
-            model(x).mean().backward()
-        else:
-            with torch.inference_mode():
-                model(x)
+    # the counter does not see the CPU SDPA kernel that inference uses; the plain attention does
+    # the same arithmetic in matmuls it counts
+    set_attention_backend("manual")
+    try:
+        with counter:
+            if backward:
+                model(x).mean().backward()
+            else:
+                with torch.inference_mode():
+                    model(x)
+    finally:
+        set_attention_backend("auto")
     return int(counter.get_total_flops())
 
 
