@@ -202,3 +202,29 @@ def test_bad_inputs_are_reported(make_napari_viewer, stack, model_file, tmp_path
     widget.path_edit.setText(str(tmp_path / "iso.png"))
     assert not widget.run() and ".zarr" in widget.status.text()
     assert widget.output_layer is None and len(viewer.layers) == 1
+
+
+def test_an_existing_output_is_replaced_only_when_the_user_says_so(make_napari_viewer, qtbot,
+                                                                   stack, model_file, tmp_path,
+                                                                   monkeypatch):
+    from qtpy.QtWidgets import QMessageBox
+
+    viewer = make_napari_viewer()
+    widget = _widget(viewer, stack, model_file)
+    existing = tmp_path / "iso.tif"
+    existing.write_bytes(b"mine")
+    widget.target_combo.setCurrentText(FILE_TARGET)
+    widget.path_edit.setText(str(existing))
+    asked = []
+
+    def answer(choice):
+        return lambda *args: asked.append(args[2]) or choice
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    assert not widget.run()
+    assert str(existing) in asked[0] and "left as it is" in widget.status.text()
+    assert existing.read_bytes() == b"mine" and widget.output_layer is None
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    _run(widget, qtbot)
+    assert widget.status.text().startswith("done"), widget.status.text()
+    assert len(asked) == 2 and existing.read_bytes() != b"mine"
