@@ -24,15 +24,23 @@ RATIO = 3.0
 TILE, OVERLAP, BATCH = 64, 8, 8
 
 
-def _rss_mib() -> float:
-    """Peak resident set since the last :func:`_reset_peak` (Linux), else since start."""
+def _status_mib(key: str) -> float | None:
+    """A ``/proc/self/status`` memory line (``VmHWM``, ``VmRSS``) in MiB; None off Linux."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return None
+
+
+def _rss_mib() -> float:
+    """Peak resident set since the last :func:`_reset_peak` (Linux), else since start."""
+    peak = _status_mib("VmHWM")
+    if peak is None:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return peak
 
 
 def _reset_peak() -> float:
@@ -44,12 +52,10 @@ def _reset_peak() -> float:
     release_memory()
     try:
         Path("/proc/self/clear_refs").write_text("5")
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
     except OSError:
-        pass
-    return _rss_mib()
+        return _rss_mib()
+    now = _status_mib("VmRSS")
+    return _rss_mib() if now is None else now
 
 
 def _case(shape: tuple[int, int, int], threads: int, network: str, tile: int, overlap: int,

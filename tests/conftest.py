@@ -14,6 +14,20 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.fixture
+def imagej_stack(tmp_path, rng) -> Path:
+    """A small smooth 8 x 80 x 80 uint8 ImageJ TIFF at 20 x 5 x 5 nm."""
+    import tifffile
+    from scipy import ndimage
+
+    volume = ndimage.gaussian_filter(rng.random((8, 80, 80)), (0.5, 1.5, 1.5))
+    stack = (255 * (volume - volume.min()) / np.ptp(volume)).astype(np.uint8)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 5.0, 1 / 5.0),
+                     metadata={"axes": "ZYX", "spacing": 20.0, "unit": "nm"})
+    return path
+
+
 @pytest.fixture(scope="session")
 def load_benchmark():
     """Import a script of benchmarks/ as a module: ``load_benchmark("quality.py", "name")``.

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 import tifffile
-from scipy import ndimage
 
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.physics.acquisition import SliceProfile, simulate_acquisition
@@ -16,13 +15,8 @@ from napari_a2i3dem.core.physics.degradations import DegradationConfig
 
 
 @pytest.fixture
-def stack_file(tmp_path, rng):
-    volume = ndimage.gaussian_filter(rng.random((8, 80, 80)), (0.5, 1.5, 1.5))
-    stack = (255 * (volume - volume.min()) / np.ptp(volume)).astype(np.uint8)
-    path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 5.0, 1 / 5.0),
-                     metadata={"axes": "ZYX", "spacing": 20.0, "unit": "nm"})
-    return path
+def stack_file(imagej_stack):
+    return imagej_stack
 
 
 def run_cli(*args) -> int:

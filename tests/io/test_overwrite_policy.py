@@ -6,10 +6,8 @@ leaves the existing file byte for byte as it was, and is one line naming the pat
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import tifffile
-from scipy import ndimage
 
 from napari_a2i3dem.cli import main
 from napari_a2i3dem.core.errors import OutputExists
@@ -19,13 +17,8 @@ OLD = b"the user's own bytes"
 
 
 @pytest.fixture
-def stack_file(tmp_path, rng):
-    volume = ndimage.gaussian_filter(rng.random((8, 64, 64)), (0.5, 1.5, 1.5))
-    stack = (255 * (volume - volume.min()) / np.ptp(volume)).astype(np.uint8)
-    path = tmp_path / "stack.tif"
-    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 5.0, 1 / 5.0),
-                     metadata={"axes": "ZYX", "spacing": 20.0, "unit": "nm"})
-    return path
+def stack_file(imagej_stack):
+    return imagej_stack
 
 
 def _existing(path):

@@ -50,6 +50,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, settings: type[Setti
 
 def settings_from_args(settings: type[Settings], args: argparse.Namespace,
                        flags: Mapping[str, str], **values: Any):
-    """The validated settings from parsed options (plus ``values`` decided elsewhere)."""
-    given = {name: getattr(args, name) for name in flags}
+    """The validated settings from parsed options (plus ``values`` decided elsewhere); an
+    option left unset (``None``) takes the setting's default."""
+    given = {name: getattr(args, name) for name in flags if getattr(args, name) is not None}
     return settings.parse(given, **values)

@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import InputError, OutputExists
-from ..core.io.atomic import refuse_existing
+from ..core.io.atomic import refuse_existing, same_file
 from ..core.io.tiff import read_stack
 from ..core.io.tiff_spacing import resolve_spacing
 from ..core.jobs import make_trainer
@@ -35,7 +35,7 @@ from ._common import (
     degradation_from_args,
     ratio_arg,
 )
-from ._settings_args import add_settings_arguments
+from ._settings_args import add_settings_arguments, settings_from_args
 
 #: the training settings as options (types, bounds and help from core.settings)
 TRAINING_FLAGS = {"preset": "--preset", "steps": "--steps", "batch_size": "--batch",
@@ -83,16 +83,13 @@ def _check_paths(args: argparse.Namespace) -> None:
                          "replace it; give the model its own name")
     _check_writable(args.out.parent if str(args.out.parent) else Path("."))
     checkpoint = checkpoint_path_for(args.out)
-    continuing = args.resume is not None and _same_file(checkpoint, Path(args.resume))
+    continuing = args.resume is not None and same_file(checkpoint.expanduser(),
+                                                           Path(args.resume).expanduser())
     # continuing a run replaces that run's own model (x.ckpt.pt -> x.pt), nothing else
     refuse_existing(args.out, overwrite=args.overwrite or continuing)
     if args.resume is None and not args.overwrite and checkpoint.exists():
         raise OutputExists(f"{checkpoint} holds an earlier run's checkpoint and was left as it "
                            f"is; continue it with --resume {checkpoint}, or start over")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.expanduser().resolve() == b.expanduser().resolve()
 
 
 def _check_writable(folder: Path) -> None:
@@ -113,9 +110,8 @@ def run(args: argparse.Namespace) -> int:
     loaded.require_volume()
     spacing = resolve_spacing(loaded, spacing=args.spacing, ratio=args.ratio)
     ratio = args.ratio if args.ratio is not None else ratio_from_spacing(spacing)
-    chosen = {k: v for k, v in vars(args).items() if k in TRAINING_FLAGS and v is not None}
-    config = TrainingSettings.parse(chosen).train_config(log_every=1,
-                                                         check_model=not args.no_check)
+    config = settings_from_args(TrainingSettings, args, TRAINING_FLAGS).train_config(
+        log_every=1, check_model=not args.no_check)
     degradation = None  # calibrated to the stack by the trainer
     if args.resume is None and (args.profile != "auto" or args.artefacts):
         degradation, _ = degradation_from_args(args, loaded.data, ratio)

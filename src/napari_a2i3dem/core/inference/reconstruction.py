@@ -521,9 +521,11 @@ class _BandWork:
         self.with_confidence = confidence and plan.use_xz and plan.use_yz
         self.piece_rows, self.provisional = piece_rows, provisional
 
-    def _slab(self, band: ZBand, start: int, stop: int) -> np.ndarray:
-        """Normalised, cubic-upsampled input rows ``start:stop`` for the band's planes."""
-        z0, z1 = self.plan.input_planes(band)
+    def _slab(self, band: ZBand, inputs: tuple[int, int], start: int, stop: int
+              ) -> np.ndarray:
+        """Normalised, cubic-upsampled input rows ``start:stop`` for the band's planes, from
+        the input planes ``inputs`` they need."""
+        z0, z1 = inputs
         raw = self.read_block(z0, z1, start, stop)
         if raw.dtype.kind == "f" and not np.isfinite(raw).all():  # lazy / zarr stacks land here
             where = find_non_finite(raw)
@@ -541,10 +543,11 @@ class _BandWork:
         plan, band = self.plan, passes.band
         y_sum = np.zeros((band.stop - band.start, 0, plan.width), np.float32)
         y_start = 0  # first row held in the yz accumulator
+        inputs = plan.input_planes(band)  # the same for every slab of the band
         for k in plan.steps:
             slab_start, slab_stop = plan.y_tiles[k].start, plan.y_tiles[k].stop
             final_start, final_stop = plan.final_rows(k)
-            slab = self._slab(band, slab_start, slab_stop)
+            slab = self._slab(band, inputs, slab_start, slab_stop)
             yz = None
             if plan.use_yz:
                 keep_from = max(slab_start, plan.lo)

@@ -58,6 +58,17 @@ def atomic_file(path: str | Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
         raise
 
 
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (the same inode when both exist)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.abspath(a.resolve())) == os.path.normcase(
+        os.path.abspath(b.resolve()))
+
+
 def unwritable(path: Path, exc: OSError) -> InputError:
     """The one-line error for an output that cannot be written."""
     return InputError(f"cannot write {path}: {exc.strerror or exc}")

@@ -17,7 +17,7 @@ import tifffile
 
 from ..errors import InputError
 from ..validation import Spacing, validate_spacing
-from .atomic import atomic_file
+from .atomic import atomic_file, same_file
 from .lazy import is_dask
 from .tiff import _LAZY_SOURCES, TIFF_SUFFIXES
 from .units import inverse_rational
@@ -37,16 +37,6 @@ def source_of(data: Any) -> Path | None:
         if name in names:
             return path
     return None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.normcase(os.path.abspath(a.resolve())) == os.path.normcase(
-        os.path.abspath(b.resolve()))
 
 
 def _writable_dtype(dtype: np.dtype) -> tuple[np.dtype, bool]:
@@ -84,11 +74,11 @@ def write_stack(path: str | os.PathLike, data: Any, spacing: Sequence[float] | N
     if path.is_dir():
         raise InputError(f"output {path} is a folder")
     for other in protect:
-        if other is not None and _same_file(path, Path(other)):
+        if other is not None and same_file(path, Path(other)):
             raise InputError(f"refusing to write {path}: it is an input file and would be "
                              "overwritten; choose another output name")
     source = source_of(data)
-    if source is not None and _same_file(path, source):
+    if source is not None and same_file(path, source):
         raise InputError(f"refusing to write {path}: the data being written are read from it; "
                          "choose another output name")
     if not (is_dask(data) or isinstance(data, np.ndarray)):
