@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,10 +95,28 @@ class FixedFeatureBank(nn.Module):
         return maps
 
 
+def sorted_rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` sorted along its last axis, differentiable like ``x.sort(dim=-1).values``.
+
+    On the CPU NumPy sorts float32 rows about 10x faster than ``torch.sort`` (its vectorised
+    AVX-512 / AVX2 sorts; ``argsort`` 2.6x faster), and a PDL step sorts six feature maps of
+    the prediction and six of the target: with ``torch.sort`` the sorts were a fifth of a CPU
+    training step. Elsewhere (GPU, other dtypes) it is ``torch.sort``. The sorted values are
+    the same whichever sort ran; only the order among equal values can differ.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return x.sort(dim=-1).values
+    values = x.detach().contiguous().numpy()
+    if not x.requires_grad:
+        return torch.from_numpy(np.sort(values, axis=-1))
+    order = torch.from_numpy(np.argsort(values, axis=-1))
+    return x.gather(-1, order)
+
+
 def sorted_wasserstein(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean over (batch, channel) of the 1-D W1 distance between the spatial value sets."""
-    a_sorted = a.flatten(2).sort(dim=-1).values
-    b_sorted = b.flatten(2).sort(dim=-1).values
+    a_sorted = sorted_rows(a.flatten(2))
+    b_sorted = sorted_rows(b.flatten(2))
     return (a_sorted - b_sorted).abs().mean(dim=-1).mean()
 
 
