@@ -155,3 +155,29 @@ def test_training_and_reconstruction_keep_the_window_responsive(workflow, qtbot,
     assert training.longest_ms < TEST_STALL_MS, training.describe()
     assert reconstruction.longest_ms < TEST_STALL_MS, reconstruction.describe()
     print("training:", training.describe(), "| reconstruction:", reconstruction.describe())
+
+
+def test_preview_layers_are_one_group_hidden_and_removed_in_one_click(workflow):
+    """The bar counts only the plugin's preview layers; Hide / Show / Remove act on all of them
+    and leave the user's own layers and the reconstructions alone."""
+    from napari_a2i3dem.layers import HELPER_ROLE, OUTPUT_ROLE, ROLE_KEY
+
+    viewer, panel = workflow
+    bar = panel.preview_layers
+    assert bar.isHidden()  # nothing to group yet
+    own = viewer.add_image(np.zeros((4, 4)), name="my stack")
+    output = viewer.add_image(np.zeros((4, 4)), name="isotropic",
+                              metadata={ROLE_KEY: OUTPUT_ROLE})
+    previews = [viewer.add_image(np.zeros((4, 4)), name=f"pair {i}",
+                                 metadata={ROLE_KEY: HELPER_ROLE}) for i in range(3)]
+    assert not bar.isHidden()
+    assert bar.label.text() == "3 preview layers: pair 0, pair 1, pair 2"
+    bar.toggle_button.click()
+    assert [layer.visible for layer in previews] == [False] * 3
+    assert own.visible and output.visible
+    assert bar.toggle_button.text() == "Show"
+    bar.toggle_button.click()
+    assert all(layer.visible for layer in previews)
+    bar.remove_button.click()
+    assert [layer.name for layer in viewer.layers] == ["my stack", "isotropic"]
+    assert bar.isHidden()

@@ -5,7 +5,8 @@ section holding the same widget as its separate Plugins-menu command, so both sh
 (:func:`~napari_a2i3dem.widgets._shared.plugin_state`). The panel appears at once: the sections
 that need PyTorch and matplotlib show a placeholder while those modules are imported in a worker
 thread (:mod:`._deferred`), then build one per event-loop turn. The scroll area keeps the dock
-usable on a 1366 × 768 laptop screen.
+usable on a 1366 × 768 laptop screen. Above it, a bar groups the plugin's preview layers (hide,
+show or remove them in one click; :mod:`._preview_layers`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
 from ._deferred import PREFIX, DeferredWidget
+from ._preview_layers import PreviewLayersBar
 from ._section import Section
 from ._shared import plugin_state
 
@@ -56,8 +58,11 @@ class WorkflowWidget(QWidget):
         self._inner = inner
         # never wider than what is visible: long texts wrap instead of running off the edge
         self.scroll.viewport().installEventFilter(self)
+        # the plugin's preview layers as one group, above the steps (hidden while there are none)
+        self.preview_layers = PreviewLayersBar(napari_viewer)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.preview_layers)
         layout.addWidget(self.scroll)
         # a stack confirmed, a model trained: the next step is the one to show
         state = plugin_state(napari_viewer)
