@@ -80,7 +80,7 @@ class Session:
 
     # ------------------------------------------------------------------------------ steps
     def open_tiff(self, path: Path):
-        self.viewer.open(str(path), plugin="napari-a2i3dem")
+        self.viewer.open(str(path), plugin=self.reader)
         return None
 
     def open_plugin(self):
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", type=Path, help="a TIFF stack (default: the sample stack)")
     parser.add_argument("--steps", type=int, default=40, help="training steps (default 40)")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--reader", default="napari-a2i3dem",
+                        help="plugin that opens the TIFF (napari: napari's own reader, to compare "
+                             "the first layer's cost)")
     parser.add_argument("--profile", default="", metavar="STEP",
                         help="profile the GUI-thread part of one step (debugging)")
     parser.add_argument("--trace", action="store_true",
@@ -215,13 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         stack = args.stack or _sample_tiff(folder)
         session = Session(args.layout, args.steps)
         session.folder = folder
+        session.reader = args.reader
         session.profile_step = args.profile
         if args.trace:
             StallTracer(session.meter)
         session.measure("open_tiff", lambda: session.open_tiff(stack))
         for name in STEPS[1:]:
             session.measure(name, getattr(session, name))
-    summary = {"layout": args.layout, "stack": str(stack.name), "train_steps": args.steps,
+    summary = {"layout": args.layout, "stack": str(stack.name), "reader": args.reader,
+               "train_steps": args.steps,
                "load_before": load_before, "load_after": machine_load(),
                "steps": session.results,
                "worst_ms": max(r["longest_ms"] for r in session.results.values())}

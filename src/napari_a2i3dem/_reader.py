@@ -37,7 +37,7 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> Callable[[Any], list[Laye
     if not str(path).lower().endswith(TIFF_SUFFIXES):
         return None
     try:
-        probe_stack(path).close()
+        probe_stack(path)
     except A2IError as exc:
         message = f"A2I-3DEM: {exc}"
         return lambda _path: _refuse(message)

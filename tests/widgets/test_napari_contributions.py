@@ -246,3 +246,18 @@ def test_sample_data_contribution(make_napari_viewer):
     np.testing.assert_allclose(layer.scale, (45.0, 15.0, 15.0))
     assert layer.metadata["spacing"] == (45.0, 15.0, 15.0)
     np.testing.assert_array_equal(layer.data, make_sample_stack()[0])
+
+
+def test_opening_a_small_tiff_imports_no_dask_array(tmp_path):
+    """napari runs the reader on its GUI thread: a stack that fits in memory is read directly,
+    without dask.array (0.5 s to import, with pandas and xarray behind it)."""
+    from napari_a2i3dem.core.io.tiff_writer import write_stack
+
+    path = tmp_path / "small.tif"
+    write_stack(path, np.zeros((4, 32, 32), np.uint8), (40.0, 4.0, 4.0))
+    code = ("import sys; from napari_a2i3dem._reader import get_reader; "
+            f"layers = get_reader({str(path)!r})({str(path)!r}); "
+            "print(layers[0][0].shape, 'dask.array' in sys.modules, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "(4, 32, 32) False False", result.stdout + result.stderr

@@ -3,14 +3,13 @@
 The widgets that train and reconstruct import PyTorch and matplotlib (several seconds on a laptop).
 Imported by npe2 on the GUI thread, that import froze napari. A :class:`DeferredWidget` shows a
 one-line placeholder at once, imports the module in a worker thread, and only then constructs the
-real widget on the GUI thread (fast: the modules are loaded). ``gc.freeze()`` after the import moves
-the long-lived objects of torch out of the collector's way, so napari's ``gc.collect()`` on every
-layer removal stays short.
+real widget on the GUI thread (fast: the modules are loaded). Freezing the heap after the import
+moves the long-lived objects of torch out of the collector's way, so napari's ``gc.collect()`` on
+every layer removal stays short (``_shared.freeze_heap``).
 """
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
 
@@ -18,13 +17,16 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
+from ._shared import freeze_heap, plugin_state
+
 _IMPORTS: dict[str, object] = {}  # module name -> running worker
 
 
 def _import(module: str) -> str:
-    """Worker thread: import ``module``, then freeze the heap (instant; no collection here)."""
+    """Worker thread: import ``module``, then freeze the heap (instant; no collection here;
+    layers frozen with it are freed when removed, see ``_shared.freeze_heap``)."""
     importlib.import_module(module)
-    gc.freeze()
+    freeze_heap(collect=False)
     return module
 
 
@@ -43,6 +45,7 @@ class DeferredWidget(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
+        plugin_state(napari_viewer)  # the viewer's layers are watched before the heap is frozen
         self.module = module
         self.class_name = class_name
         self.options = dict(options or {})

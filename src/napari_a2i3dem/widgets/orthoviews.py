@@ -32,6 +32,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._shared import watch_removals
+
 SYNCED_PROPERTIES = (
     "contrast_limits", "colormap", "gamma", "opacity", "visible", "blending", "scale",
     "translate", "interpolation2d",
@@ -67,6 +69,8 @@ class OrthoViews:
         self.viewer = viewer
         self.parent = parent
         self.models = {"xz": ViewerModel(title="xz"), "yz": ViewerModel(title="yz")}
+        for model in self.models.values():
+            watch_removals(model)  # mirrored layers frozen with the heap are freed when removed
         self.canvases: dict[str, QtViewer] = {}
         self.follow_cursor = False
         self._cursor_point: tuple[float, ...] | None = None

@@ -128,20 +128,7 @@ def read_stack(path: str | os.PathLike, *, lazy: bool | None = None,
     file and the reason when it is missing, not a TIFF, truncated or otherwise unreadable.
     """
     path = Path(path).expanduser()
-    with _tifffile_log() as log:
-        tif = _open_tiff(path)
-        try:
-            series = _stack_series(tif, path, log)
-            spacing, lateral, source, notes = read_spacing(tif)
-            if log:
-                notes = (*notes, "the file's structure is damaged but its pixel data are complete"
-                                 f" (tifffile: {'; '.join(log)})")
-        except StackReadError:
-            tif.close()
-            raise
-        except Exception as exc:
-            tif.close()
-            raise StackReadError(f"cannot read {path}: corrupt TIFF ({exc})") from exc
+    tif, series, (spacing, lateral, source, notes) = _read_header(path)
     keep_open = False
     try:
         shape = _series_shape(series)
@@ -168,9 +155,36 @@ def read_stack(path: str | os.PathLike, *, lazy: bool | None = None,
             tif.close()
 
 
-def probe_stack(path: str | os.PathLike) -> LoadedStack:
-    """Check that ``path`` opens as a TIFF stack without reading pixel data (always lazy)."""
-    return read_stack(path, lazy=True)
+def probe_stack(path: str | os.PathLike) -> None:
+    """Check that ``path`` opens as a TIFF stack: header, series and spacing, without reading
+    pixel data or building an array (napari calls it on its GUI thread: dask.array alone took
+    0.5 s to import there). Raises :class:`StackReadError` like :func:`read_stack`."""
+    path = Path(path).expanduser()
+    tif, series, _ = _read_header(path)
+    try:
+        _series_shape(series)
+    finally:
+        tif.close()
+
+
+def _read_header(path: Path) -> tuple[tifffile.TiffFile, list, tuple]:
+    """The open file, its stack series and ``(spacing, lateral, source, notes)``; the file is
+    closed again when that fails."""
+    with _tifffile_log() as log:
+        tif = _open_tiff(path)
+        try:
+            series = _stack_series(tif, path, log)
+            spacing, lateral, source, notes = read_spacing(tif)
+            if log:
+                notes = (*notes, "the file's structure is damaged but its pixel data are complete"
+                                 f" (tifffile: {'; '.join(log)})")
+        except StackReadError:
+            tif.close()
+            raise
+        except Exception as exc:
+            tif.close()
+            raise StackReadError(f"cannot read {path}: corrupt TIFF ({exc})") from exc
+    return tif, series, (spacing, lateral, source, notes)
 
 
 def _open_tiff(path: Path) -> tifffile.TiffFile:
