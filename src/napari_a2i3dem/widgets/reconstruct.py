@@ -572,20 +572,29 @@ class ReconstructWidget(QWidget):
             self._show_status("cubic reference shown; starting the network…")
         elif kind == "target":
             _, volume, confidence, iso, ratio = message
-            if confidence is not None:
-                self.confidence_layer = self.viewer.add_image(
-                    confidence, name=f"{self._source.name} xz/yz disagreement", scale=iso,
-                    translate=tuple(self._source.translate[-3:]), colormap="magma",
-                    contrast_limits=(0.0, 1.0), visible=False,
-                    metadata={ROLE_KEY: OUTPUT_ROLE})
             self.output_layer = self.viewer.add_image(
                 volume, name=f"{self._source.name} A2I-3DEM", colormap=STREAMING_COLORMAP,
                 metadata={"a2i3dem_ratio": ratio, ROLE_KEY: OUTPUT_ROLE},
                 **self._common(iso))
+            if confidence is not None:
+                # on the next event-loop turn: each new layer costs napari ~0.15 s of GUI work
+                # (its controls, its vispy visual), two in one turn were a visible 0.3 s freeze
+                QTimer.singleShot(0, functools.partial(self._add_confidence, confidence, iso))
             self.compare_button.setEnabled(True)
             self._show_status("reconstructing… (the volume fills in over the dimmed cubic)")
         elif kind == "piece":
             self._dirty_rows.append(message[1:3])
+
+    def _add_confidence(self, confidence, iso) -> None:
+        """The hidden xz/yz disagreement layer (under the output, so that it never hides it)."""
+        if self.output_layer is None or self.output_layer not in self.viewer.layers:
+            return  # the run was discarded meanwhile
+        self.confidence_layer = self.viewer.add_image(
+            confidence, name=f"{self._source.name} xz/yz disagreement", scale=iso,
+            translate=tuple(self._source.translate[-3:]), colormap="magma",
+            contrast_limits=(0.0, 1.0), visible=False, metadata={ROLE_KEY: OUTPUT_ROLE})
+        layers = self.viewer.layers
+        layers.move(layers.index(self.confidence_layer), layers.index(self.output_layer))
 
     def _on_tick(self) -> None:
         self._refresh_output()
