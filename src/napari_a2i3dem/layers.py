@@ -17,10 +17,16 @@ HELPER_ROLE = "helper"   # previews: for looking only
 OUTPUT_ROLE = "output"   # reconstructions and their cubic / disagreement companions
 
 
+def layer_role(layer: Any) -> str | None:
+    """The role the plugin tagged ``layer`` with (:data:`HELPER_ROLE`, :data:`OUTPUT_ROLE`), or
+    ``None`` for a layer it did not add."""
+    return (getattr(layer, "metadata", None) or {}).get(ROLE_KEY)
+
+
 def is_helper(layer: Any) -> bool:
     """True for layers the plugin added (previews, outputs): never offered as the stack to
     train on, and never picked up by the Load widget on its own."""
-    return bool((getattr(layer, "metadata", None) or {}).get(ROLE_KEY))
+    return bool(layer_role(layer))
 
 
 def scale_spacing(scale: Sequence[float] | None, metadata: dict | None = None) -> Spacing | None:

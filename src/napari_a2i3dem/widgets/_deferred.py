@@ -17,7 +17,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 from superqt.utils import create_worker
 
-from ._shared import freeze_heap, plugin_state
+from ._shared import freeze_heap, watch_removals
 
 _IMPORTS: dict[str, object] = {}  # module name -> running worker
 
@@ -45,7 +45,7 @@ class DeferredWidget(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
-        plugin_state(napari_viewer)  # the viewer's layers are watched before the heap is frozen
+        watch_removals(napari_viewer)  # its layers are remembered when the import freezes the heap
         self.module = module
         self.class_name = class_name
         self.options = dict(options or {})

@@ -1,7 +1,7 @@
 """The plugin's preview layers as one group: counted, shown or hidden, removed in one click.
 
 napari 0.9 has no public layer groups, so the group is the layers the plugin tagged as helpers
-(``metadata[ROLE_KEY] == HELPER_ROLE``: the training-pair previews, the live training
+(``layer_role(layer) == HELPER_ROLE``: the training-pair previews, the live training
 prediction). The bar at the top of the Workflow panel names them, hides or shows them together,
 and removes them all; it is hidden while there are none. Reconstructions and their cubic
 companions are outputs, not previews: the bar never touches them.
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ._shared import HELPER_ROLE, ROLE_KEY
+from ..layers import HELPER_ROLE, layer_role
 
 
 def preview_layers(viewer) -> list:
     """The viewer's layers the plugin added for looking only."""
-    return [layer for layer in viewer.layers
-            if (getattr(layer, "metadata", None) or {}).get(ROLE_KEY) == HELPER_ROLE]
+    return [layer for layer in viewer.layers if layer_role(layer) == HELPER_ROLE]
 
 
 class PreviewLayersBar(QWidget):
