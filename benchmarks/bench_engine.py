@@ -55,6 +55,92 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float
     return 2.0 * size**3 / best / 1e9
 
 
+def memory_bandwidth(megabytes: int = 32, repeats: int = 5) -> float:
+    """GB/s of a tensor copy (bytes read + written) at the size of the network's largest maps
+    (8 x 256^2 x 32 channels of bf16 = 32 MiB), best of ``repeats``: the memory roof."""
+    src = torch.rand(megabytes * 2**20 // 4)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - started)
+    return 2 * src.nbytes / best / 1e9
+
+
+def _touched_bytes(t: torch.Tensor) -> int:
+    """Bytes an operation reads or writes of ``t``: its elements, at most its storage (an
+    expanded bias is read once, not once per row)."""
+    return min(t.numel() * t.element_size(), t.untyped_storage().nbytes())
+
+
+PRODUCTS = ("mm", "bmm", "addmm", "convolution", "scaled_dot_product", "linear")
+
+
+def network_traffic(model: torch.nn.Module, shape: tuple[int, ...], bf16: bool,
+                    per_op: dict | None = None) -> dict:
+    """Bytes every non-view ATen operation of one inference forward reads and writes (its
+    tensor arguments and results), and the share of the matrix products and convolutions: the
+    traffic a pass moves through memory when no two operations are fused. With ``per_op``
+    (a dict), each operation's wall time and bytes are added to it by name (CPU operations run
+    synchronously, so a call's wall time is its cost)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    totals = {"bytes": 0, "products_bytes": 0}
+
+    class Traffic(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            started = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            seconds = time.perf_counter() - started
+            if func.is_view:
+                return out
+            inputs = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+            outputs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+            in_place = func.overloadpacket.__name__.endswith("_")
+            shared = {t.untyped_storage().data_ptr() for t in inputs}
+            if not in_place and outputs and all(
+                    t.untyped_storage().data_ptr() in shared for t in outputs):
+                return out  # an alias (``_unsafe_view``, ...): nothing moved
+            moved = sum(_touched_bytes(t) for t in inputs + outputs)
+            totals["bytes"] += moved
+            if any(name in str(func) for name in PRODUCTS):
+                totals["products_bytes"] += moved
+            if per_op is not None:
+                entry = per_op.setdefault(func.name(), {"seconds": 0.0, "bytes": 0, "calls": 0})
+                entry["seconds"] += seconds
+                entry["bytes"] += moved
+                entry["calls"] += 1
+            return out
+
+    x = torch.rand(*shape)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), \
+            Traffic():
+        model(x)
+    return totals
+
+
+def operation_table(model: torch.nn.Module, bf16: bool, bandwidth: float,
+                    shape: tuple[int, ...] = (8, 1, 256, 256), rows: int = 12) -> list[dict]:
+    """Where one forward of a reconstruction batch spends its time, per ATen operation: wall
+    time, bytes moved and the bandwidth reached as a fraction of the copy bandwidth."""
+    network_traffic(model, shape, bf16)  # warm-up
+    per_op: dict = {}
+    network_traffic(model, shape, bf16, per_op)
+    total = sum(entry["seconds"] for entry in per_op.values())
+    table = []
+    for name, entry in sorted(per_op.items(), key=lambda item: -item[1]["seconds"])[:rows]:
+        rate = entry["bytes"] / entry["seconds"] / 1e9
+        table.append({"op": name, "calls": entry["calls"],
+                      "ms": round(1e3 * entry["seconds"], 1),
+                      "share": round(entry["seconds"] / total, 3),
+                      "gb_per_s": round(rate, 1),
+                      "of_copy_bandwidth": round(rate / bandwidth, 3)})
+    return table
+
+
 def _usage() -> dict:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return {"user_s": r.ru_utime, "system_s": r.ru_stime, "minor_faults": r.ru_minflt,
@@ -77,18 +163,22 @@ def network_flops(model: torch.nn.Module, shape: tuple[int, ...], backward: bool
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from napari_a2i3dem.core.model import glen
     from napari_a2i3dem.core.model.attention import set_attention_backend
 
     x = torch.rand(*shape)
     counter = FlopCounterMode(display=False)
-    # the counter does not see the CPU SDPA kernel that inference uses; the plain attention does
-    # the same arithmetic in matmuls it counts
+    # the counter sees neither the CPU SDPA kernel nor oneDNN's fused conv + GELU that
+    # inference uses; the plain attention and conv2d do the same arithmetic in calls it counts
     set_attention_backend("manual")
+    fused = glen._fused_conv_gelu_works
+    glen._fused_conv_gelu_works = False
     try:
         with counter, torch.inference_mode():
             model(x)
     finally:
         set_attention_backend("auto")
+        glen._fused_conv_gelu_works = fused
     forward = int(counter.get_total_flops())
     return 3 * forward if backward else forward
 
@@ -133,7 +223,19 @@ def measure_reconstruction(preset_name: str, profile: bool) -> dict:
                 model.shapes.items())
     estimate = sum(count * shape[0] * estimate_flops(config, tuple(shape[2:]))
                    for shape, count in model.shapes.items())
+    from napari_a2i3dem.core.devices import inference_autocast_dtype
+
+    bf16 = inference_autocast_dtype(torch.device("cpu")) is not None
+    traffic = {"bytes": 0, "products_bytes": 0}
+    for shape, count in model.shapes.items():
+        for key, value in network_traffic(model.inner, shape, bf16).items():
+            traffic[key] += count * value
+    bandwidth = memory_bandwidth()
+    operations = operation_table(model.inner, bf16, bandwidth)
     result = {"voxels": int(volume.size), "wall_s": round(wall, 2),
+              "copy_bandwidth_gbs": bandwidth, "operations_8x256": operations,
+              "bf16": bf16, "traffic_gb": round(traffic["bytes"] / 1e9, 2),
+              "products_traffic_share": round(traffic["products_bytes"] / traffic["bytes"], 3),
               "voxels_per_s": volume.size / wall, "network_flops": flops,
               "cost_model_flops": int(estimate), "gflops_per_s": flops / wall / 1e9,
               "batches": {"x".join(map(str, k)): v for k, v in model.shapes.items()}, **usage}
@@ -145,11 +247,12 @@ def measure_reconstruction(preset_name: str, profile: bool) -> dict:
 
 def measure_training(preset_name: str, steps: int) -> dict:
     from napari_a2i3dem.core.model import A2I3DEMNet, A2ILoss, preset
+    from napari_a2i3dem.core.training.engine import make_adam
 
     torch.manual_seed(0)
     model = A2I3DEMNet(preset(preset_name)).train()
     loss_fn = A2ILoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    optimizer = make_adam(model.parameters(), 1e-4, torch.device("cpu"))  # the trainer's
     x, y = torch.rand(8, 1, 64, 64), torch.rand(8, 1, 64, 64)
 
     def step() -> None:
@@ -167,6 +270,20 @@ def measure_training(preset_name: str, steps: int) -> dict:
     flops = network_flops(model, (8, 1, 64, 64), backward=True)
     return {"steps_per_s": steps / wall, "flops_per_step": flops,
             "gflops_per_s": flops * steps / wall / 1e9, **_delta(before, _usage())}
+
+
+def roofline(rec: dict) -> dict:
+    """The least time the reconstruction's network work could take on this machine: its FLOPs
+    at the matmul peak of the precision it ran in, or its memory traffic at the copy
+    bandwidth, whichever is longer; and the fraction of that bound the run reached."""
+    peak = rec["bf16_peak_gflops"] if rec["bf16"] else rec["fp32_peak_gflops"]
+    compute_s = rec["network_flops"] / (peak * 1e9)
+    memory_s = rec["traffic_gb"] / rec["copy_bandwidth_gbs"]
+    bound_s = max(compute_s, memory_s)
+    return {"compute_floor_s": round(compute_s, 2), "memory_floor_s": round(memory_s, 2),
+            "bound": "memory" if memory_s > compute_s else "compute",
+            "flops_per_byte": round(rec["network_flops"] / (rec["traffic_gb"] * 1e9), 1),
+            "fraction_of_roofline": round(bound_s / rec["wall_s"], 3)}
 
 
 def child(args) -> int:
@@ -240,6 +357,19 @@ def main(argv=None) -> int:
                   f"{rec['minor_faults']:,} minor faults, peak RSS {rec['peak_rss_mb']:.0f} MB "
                   f"(flop counter vs cost model: {rec['network_flops'] / 1e9:.0f} vs "
                   f"{rec['cost_model_flops'] / 1e9:.0f} GFLOP)")
+            roof = rec["roofline"] = roofline(rec)
+            print(f"  roofline: {rec['traffic_gb']:.0f} GB moved by unfused operations "
+                  f"({100 * rec['products_traffic_share']:.0f} % by matrix products / "
+                  f"convolutions), {roof['flops_per_byte']} FLOP/byte; floors: compute "
+                  f"{roof['compute_floor_s']:.1f} s, memory {roof['memory_floor_s']:.1f} s at "
+                  f"{rec['copy_bandwidth_gbs']:.0f} GB/s -> {roof['bound']}-bound, the run "
+                  f"reached {100 * roof['fraction_of_roofline']:.0f} % of the roofline")
+            print("  one forward of 8 x 256^2, per operation (ms, share, GB/s, of copy "
+                  "bandwidth):")
+            for row in rec["operations_8x256"]:
+                print(f"    {row['op']:<40} {row['calls']:3d} calls {row['ms']:7.1f} ms "
+                      f"{100 * row['share']:4.1f} % {row['gb_per_s']:6.1f} GB/s "
+                      f"{100 * row['of_copy_bandwidth']:4.0f} %")
             print(f"  training {train['steps_per_s']:.2f} steps/s (batch 8, 64^2), "
                   f"{train['gflops_per_s']:.1f} GFLOP/s = "
                   f"{100 * train['gflops_per_s'] / train['fp32_peak_gflops']:.0f} % of fp32 "

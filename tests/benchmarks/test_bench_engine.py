@@ -18,6 +18,13 @@ def test_bench_engine_smoke(load_benchmark, tmp_path, monkeypatch):
     # The flop counter and the cost model agree on what the network computed (within 10 %).
     assert abs(rec["network_flops"] / rec["cost_model_flops"] - 1) < 0.1
     assert "aten::" in rec["profile"]
+    # The roofline: traffic was counted and a bound derived from it.
+    assert rec["traffic_gb"] > 0 and rec["copy_bandwidth_gbs"] > 0
+    assert rec["roofline"]["fraction_of_roofline"] > 0
+    assert rec["roofline"]["bound"] in ("memory", "compute")
+    ops = rec["operations_8x256"]
+    assert ops and all(row["ms"] >= 0 and row["calls"] >= 1 for row in ops)
+    assert abs(sum(row["share"] for row in ops)) <= 1.0 + 1e-6
     # A training step costs more than a forward pass of its batch (backward + optimiser).
     from napari_a2i3dem.core.model import estimate_flops, preset
 
