@@ -24,7 +24,7 @@ def test_bench_engine_smoke(load_benchmark, tmp_path, monkeypatch):
     assert rec["roofline"]["bound"] in ("memory", "compute")
     ops = rec["operations_8x256"]
     assert ops and all(row["ms"] >= 0 and row["calls"] >= 1 for row in ops)
-    assert abs(sum(row["share"] for row in ops)) <= 1.0 + 1e-6
+    assert sum(row["share"] for row in ops) <= 1.0 + 0.0005 * len(ops)  # rounded to 0.1 %
     # A training step costs more than a forward pass of its batch (backward + optimiser).
     from napari_a2i3dem.core.model import estimate_flops, preset
 

@@ -46,6 +46,13 @@ from ..validation import (
     validate_ratio,
     validate_volume,
 )
+from .gpu_feed import (
+    StagingBuffers,
+    batch_that_fits,
+    cudnn_autotune,
+    free_memory,
+    measure_tile_bytes,
+)
 from .tiling import AxisTile, axis_tiles, tile_window, validate_tiling
 
 FUSIONS = ("mean", "xz", "yz")
@@ -192,7 +199,14 @@ def as_module(model) -> torch.nn.Module:
 
 
 class PlaneRunner:
-    """Runs the network over batches of tiles of equally sized planes and blends them."""
+    """Runs the network over batches of tiles of equally sized planes and blends them.
+
+    Batches are pipelined: the next batch is cut out and copied to the device while the
+    network works on the current one, and a finished batch is blended while the next one runs
+    (on a CPU the steps simply follow one another). On CUDA the batch is lowered to what fits
+    in free memory (measured on one tile of each shape), inputs go through page-locked buffers
+    and cuDNN tunes its algorithms for the tile shapes (:mod:`.gpu_feed`).
+    """
 
     def __init__(self, module: torch.nn.Module, *, device: str | torch.device = "auto",
                  batch: int = 8, amp: bool = True, cancel: CancelCheck | None = None,
@@ -205,11 +219,10 @@ class PlaneRunner:
         self.amp = amp
         self.cancel = cancel or (lambda: False)
         self.on_tiles = on_tiles or (lambda n: None)
+        self._staging = StagingBuffers(self.device)
+        self._fitted: dict[tuple[int, int], int] = {}
 
-    def _predict(self, tiles: np.ndarray) -> np.ndarray:
-        if self.cancel():
-            raise Cancelled("reconstruction stopped")
-        inputs = torch.from_numpy(np.ascontiguousarray(tiles)[:, None]).to(self.device)
+    def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(self.device, self.amp, inference=True):
             out = self.module(inputs)
         if tuple(out.shape) != tuple(inputs.shape):
@@ -217,8 +230,30 @@ class PlaneRunner:
                 f"the model maps {tuple(inputs.shape)} to {tuple(out.shape)}; "
                 "it must keep (B, 1, H, W)"
             )
-        self.on_tiles(len(tiles))
-        return out[:, 0].float().cpu().numpy()
+        return out
+
+    def _launch(self, tiles: np.ndarray) -> torch.Tensor:
+        """Start the network on a batch (asynchronous on a GPU)."""
+        if self.cancel():
+            raise Cancelled("reconstruction stopped")
+        return self._forward(self._staging.to_device(tiles))
+
+    def _collect(self, out: torch.Tensor) -> np.ndarray:
+        """The batch's result on the host (waits for the device)."""
+        result = out[:, 0].float().cpu().numpy()
+        self.on_tiles(len(result))
+        return result
+
+    def batch_for(self, tile_shape: tuple[int, int]) -> int:
+        """Tiles per batch for tiles of ``tile_shape``: the requested batch, lowered on CUDA to
+        what fits in the free memory."""
+        if self.device.type != "cuda":
+            return self.batch
+        if tile_shape not in self._fitted:
+            per_tile = measure_tile_bytes(self._forward, self.device, tile_shape)
+            self._fitted[tile_shape] = batch_that_fits(self.batch, free_memory(self.device),
+                                                       per_tile)
+        return self._fitted[tile_shape]
 
     def run(self, planes: np.ndarray, rows: list[AxisTile], cols: list[AxisTile]
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -235,14 +270,39 @@ class PlaneRunner:
                 window = tile_window(r, c)
                 weight[r.slice, c.slice] += window
                 windows[(r.start, c.start)] = window
-        jobs = [(i, r, c) for i in range(n) for r in rows for c in cols]
-        for begin in range(0, len(jobs), self.batch):
-            chunk = jobs[begin:begin + self.batch]
-            tiles = np.stack([planes[i, r.slice, c.slice] for i, r, c in chunk])
-            predicted = self._predict(tiles)
+
+        def blend(chunk, predicted: np.ndarray) -> None:
             for (i, r, c), tile in zip(chunk, predicted, strict=True):
                 total[i, r.slice, c.slice] += tile * windows[(r.start, c.start)]
+
+        jobs = [(i, r, c) for i in range(n) for r in rows for c in cols]
+        pending = None  # (chunk, output still on the device)
+        with cudnn_autotune(self.device):
+            for chunk in self._chunks(jobs):
+                tiles = np.stack([planes[i, r.slice, c.slice] for i, r, c in chunk])
+                launched = self._launch(tiles)  # queued behind the pending batch on a GPU
+                if pending is not None:
+                    blend(pending[0], self._collect(pending[1]))
+                pending = (chunk, launched)
+            if pending is not None:
+                blend(pending[0], self._collect(pending[1]))
         return total, weight
+
+    def _chunks(self, jobs: list) -> Iterator[list]:
+        """Consecutive runs of jobs with one tile shape, at most a batch each."""
+        def shape(job) -> tuple[int, int]:
+            _, r, c = job
+            return r.stop - r.start, c.stop - c.start
+
+        begin = 0
+        while begin < len(jobs):
+            first = shape(jobs[begin])
+            size = self.batch_for(first)
+            end = begin
+            while end < len(jobs) and end - begin < size and shape(jobs[end]) == first:
+                end += 1
+            yield jobs[begin:end]
+            begin = end
 
 
 # --------------------------------------------------------------------------- the engine
