@@ -21,3 +21,14 @@ def test_every_pixel_loss_builds_and_others_are_refused():
     else:
         raise AssertionError("an unknown pixel loss was accepted")
 
+def test_device_choices_are_what_select_device_takes():
+    import pytest
+
+    from napari_a2i3dem.core.choices import DEVICE_CHOICES
+    from napari_a2i3dem.core.devices import select_device
+    from napari_a2i3dem.core.errors import InputError
+
+    assert select_device("auto").type in DEVICE_CHOICES
+    assert select_device("cpu").type == "cpu"
+    with pytest.raises(InputError, match="unknown device"):
+        select_device("tpu")

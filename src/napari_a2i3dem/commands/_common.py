@@ -1,15 +1,24 @@
-"""Argument helpers shared by the sub-commands."""
+"""Argument helpers shared by the sub-commands.
+
+The parser of every command is built at each start of ``a2i3dem`` (``--help`` too), so this
+module and the commands' top levels import only light modules; torch, SciPy and the engine are
+imported inside the functions that run a command (``tests/cli/test_cli_startup.py``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
+from ..core.choices import ARTEFACT_NAMES, PROFILE_KINDS
 from ..core.errors import InputError
-from ..core.physics.acquisition import PROFILE_KINDS, SliceProfile
-from ..core.physics.calibration import DegradationEstimate, training_degradation
-from ..core.physics.degradations import ARTEFACT_NAMES, DegradationConfig
 from ..core.validation import validate_ratio
+
+if TYPE_CHECKING:
+    from ..core.physics.acquisition import SliceProfile
+    from ..core.physics.calibration import DegradationEstimate
+    from ..core.physics.degradations import DegradationConfig
 
 
 def add_overwrite_flag(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +83,8 @@ def add_degradation_arguments(p: argparse.ArgumentParser) -> None:
 
 def chosen_profile(args: argparse.Namespace) -> SliceProfile | None:
     """The profile given on the command line, or ``None`` for the stack's estimate."""
+    from ..core.physics.acquisition import SliceProfile
+
     if args.profile == "auto":
         if args.profile_width is not None:
             raise InputError("--profile-width needs --profile box or gaussian")
@@ -88,5 +99,7 @@ def chosen_profile(args: argparse.Namespace) -> SliceProfile | None:
 def degradation_from_args(args: argparse.Namespace, stack, ratio: float
                           ) -> tuple[DegradationConfig, DegradationEstimate]:
     """The calibrated degradation with the command line's overrides, and the estimate."""
+    from ..core.physics.calibration import training_degradation
+
     return training_degradation(stack, ratio, profile=chosen_profile(args),
                                 artefacts=tuple(args.artefacts), seed=getattr(args, "seed", 0))

@@ -10,13 +10,17 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from ..core.analysis.resolution import DEFAULT_CONE_DEG, StackResolution, iter_assess_stack
+from ..core.choices import DEFAULT_CONE_DEG
 from ..core.errors import InputError
 from ..core.io.atomic import atomic_file, refuse_existing
 from ._common import add_overwrite_flag, positive_int, ratio_arg
+
+if TYPE_CHECKING:
+    from ..core.analysis.resolution import StackResolution
 
 
 def register(subparsers) -> None:
@@ -58,6 +62,7 @@ def format_report(result: StackResolution, unit: str = "nm") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.analysis.resolution import iter_assess_stack
     from ..core.io.tiff_spacing import resolve_spacing
     from ..core.jobs import open_stack
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..core.choices import PRESET_NAMES
-from ..core.devices import DEVICE_CHOICES
+from ..core.choices import DEVICE_CHOICES, PRESET_NAMES
 from ..core.errors import InputError
 from ..core.io.atomic import refuse_existing
 from ..core.training.checkpoint import checkpoint_path_for

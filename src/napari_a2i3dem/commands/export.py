@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..core.io.atomic import refuse_existing
-from ..core.io.bioimageio import export_bioimageio
 from ..core.io.tiff import read_stack
 from ._common import add_overwrite_flag
 
@@ -30,6 +29,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.io.bioimageio import export_bioimageio
+
     refuse_existing(args.out, overwrite=args.overwrite)
     with read_stack(args.stack) as loaded:
         out = export_bioimageio(args.model, args.out, loaded.data, name=args.name,

@@ -11,19 +11,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tifffile
 from tqdm import tqdm
 
-from ..core.analysis.figures import write_figure
 from ..core.errors import InputError
 from ..core.io.atomic import atomic_file, refuse_existing
 from ..core.io.tiff import read_stack
 from ..core.io.tiff_spacing import resolve_spacing
-from ..core.physics.calibration import estimate_figure
-from ..core.physics.degradations import DegradationConfig, config_summary
-from ..core.training.pairs import PatchPairDataset
 from ..core.validation import ratio_from_spacing, validate_ratio
 from ._common import (
     add_degradation_arguments,
@@ -31,6 +28,9 @@ from ._common import (
     degradation_from_args,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from ..core.physics.degradations import DegradationConfig
 
 DEFAULT_PATCH = 128
 
@@ -74,6 +74,8 @@ def register(subparsers) -> None:
 def load_config(args) -> DegradationConfig | None:
     """The degradation of the run: ``--config`` JSON, ``--clean``, or ``None`` for the
     calibrated estimate (with ``--profile`` / ``--artefacts``)."""
+    from ..core.physics.degradations import DegradationConfig
+
     if args.config is not None and args.clean:
         raise InputError("give either --clean or --config, not both")
     told = args.profile != "auto" or args.profile_width is not None or args.artefacts
@@ -122,6 +124,11 @@ def write_pairs(path: Path, pairs: np.ndarray, *, protect: Path) -> Path:
 
 
 def run(args) -> int:
+    from ..core.analysis.figures import write_figure
+    from ..core.physics.calibration import estimate_figure
+    from ..core.physics.degradations import config_summary
+    from ..core.training.pairs import PatchPairDataset
+
     if args.ratio is not None:
         validate_ratio(args.ratio)
     check_output(args.out, args.stack)

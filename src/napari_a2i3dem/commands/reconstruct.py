@@ -15,12 +15,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..core.errors import InputError
-from ..core.inference.reconstruction import (
-    isotropic_spacing,
-    output_shape,
-    reconstruct,
-    resolve_ratio,
-)
 from ..core.io.atomic import refuse_existing
 from ..core.io.outputs import check_output_path, open_target
 from ..core.jobs import open_stack, stream_into
@@ -60,6 +54,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from ..core.inference.reconstruction import isotropic_spacing, output_shape, resolve_ratio
     from ..core.model import load_model
 
     if args.confidence is not None and args.confidence.resolve() == args.out.resolve():
@@ -106,6 +101,8 @@ def run(args) -> int:
 
 
 def _pieces(stack, loaded, ratio, settings, args, on_progress):
+    from ..core.inference.reconstruction import reconstruct
+
     scale = IntensityScale.from_stack(stack)
     if not args.scheduler:
         yield from reconstruct(stack, loaded, ratio, scale=scale, on_progress=on_progress,

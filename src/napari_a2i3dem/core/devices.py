@@ -9,9 +9,8 @@ import time
 
 import torch
 
+from .choices import DEVICE_CHOICES
 from .errors import InputError
-
-DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
 def mps_available() -> bool:

@@ -18,8 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .choices import PIXEL_LOSSES, PRESET_NAMES
-from .devices import DEVICE_CHOICES
+from .choices import DEVICE_CHOICES, PIXEL_LOSSES, PRESET_NAMES
 from .errors import InputError
 from .inference.tiling import validate_tiling
 

@@ -23,12 +23,17 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
 
+from ..choices import DEFAULT_CONE_DEG
 from ..errors import Cancelled, InputError
 from ..physics.acquisition import upsample_axis
 
-DEFAULT_CONE_DEG = 30.0
+
+def _fft():
+    """SciPy's FFT, imported on first use (the command line's parser reads this module)."""
+    from scipy import fft
+
+    return fft
 MIN_PEAK_AMPLITUDE = 0.05    # decorrelation peaks lower than this are noise (Descloux et al.)
 MIN_PEAK_PROMINENCE = 1e-3   # a peak must stand this far above the curve's later minimum
 FRC_THRESHOLD = 0.5          # against a noise-free reference; equivalent of 1/7 for half-maps
@@ -99,7 +104,7 @@ def _frequency_grids(shape: Sequence[int], spacing: Sequence[float]) -> list[np.
     for axis, (n, d) in enumerate(zip(shape, spacing, strict=True)):
         shape_1d = [1] * len(shape)
         shape_1d[axis] = n
-        grids.append(sp_fft.fftfreq(n, d=d).reshape(shape_1d))
+        grids.append(_fft().fftfreq(n, d=d).reshape(shape_1d))
     return grids
 
 
@@ -157,7 +162,7 @@ def decorrelation_curves(image: np.ndarray, spacing: Sequence[float] | float = 1
     std = img.std()
     if std == 0:
         raise InputError("image is constant: it carries no resolution to measure")
-    spectrum = sp_fft.fft2(apodize((img - img.mean()) / std), workers=1)
+    spectrum = _fft().fft2(apodize((img - img.mean()) / std), workers=1)
     mask, coordinate, radius, limit = _region(img.shape, spacing, along, cone_deg)
     order = np.argsort(coordinate, kind="stable")
     coordinate, radius = coordinate[order], radius[order]
@@ -281,7 +286,7 @@ def fourier_correlation(test: np.ndarray, reference: np.ndarray,
 
     def spectrum(x: np.ndarray) -> np.ndarray:
         x = x - x.mean(axis=axes, keepdims=True)
-        return sp_fft.fftn(apodize(x, axes), axes=axes, workers=1)
+        return _fft().fftn(apodize(x, axes), axes=axes, workers=1)
 
     fa, fb = spectrum(a), spectrum(b)
     batch_axes = [ax for ax in range(a.ndim) if ax not in axes]

@@ -18,12 +18,18 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
+from ..choices import PROFILE_KINDS
 from ..errors import InputError
 from ..validation import validate_ratio
 
-PROFILE_KINDS = ("gaussian", "box", "none", "custom")
+
+def _ndimage():
+    """SciPy's ndimage, imported on first use (0.15 s that a parser or a widget need not pay)."""
+    from scipy import ndimage
+
+    return ndimage
+
 _FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
@@ -110,7 +116,7 @@ def _interpolation_matrix(n_in: int, ratio: float, n_out: int) -> np.ndarray:
     for k in range(n_in):
         basis[:] = 0.0
         basis[k] = 1.0
-        matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
+        matrix[:, k] = _ndimage().map_coordinates(basis, coords[None], order=order, mode="mirror")
     return _finish(matrix)
 
 
@@ -168,7 +174,7 @@ def blur_axis(x: np.ndarray, profile: SliceProfile, ratio: float, axis: int = 0)
     x = np.asarray(x, dtype=np.float32)
     if kernel.size == 1:
         return x.copy()
-    return ndimage.convolve1d(x, kernel.astype(np.float32), axis=axis, mode="mirror")
+    return _ndimage().convolve1d(x, kernel.astype(np.float32), axis=axis, mode="mirror")
 
 
 def downsample_axis(x: np.ndarray, ratio: float, axis: int = 0,
@@ -201,7 +207,7 @@ def _sampling_matrix(n_fine: int, ratio: float) -> np.ndarray:
     for k in range(n_fine):
         basis[:] = 0.0
         basis[k] = 1.0
-        matrix[:, k] = ndimage.map_coordinates(basis, coords[None], order=order, mode="mirror")
+        matrix[:, k] = _ndimage().map_coordinates(basis, coords[None], order=order, mode="mirror")
     return _finish(matrix)
 
 

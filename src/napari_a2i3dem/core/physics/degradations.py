@@ -24,14 +24,21 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
+from ..choices import ARTEFACT_NAMES
 from ..errors import InputError
 from ..validation import validate_ratio
 from .acquisition import PROFILE_KINDS, SliceProfile, downsample_axis, upsample_axis
 
+
+def _ndimage():
+    """SciPy's ndimage, imported on first use (0.15 s that a parser or a widget need not pay)."""
+    from scipy import ndimage
+
+    return ndimage
+
+
 NOISE_KINDS = ("none", "gaussian", "poisson_gaussian")
-ARTEFACT_NAMES = ("misalignment", "smear", "dust", "drift", "stripes", "missing")
 
 #: What ``strength`` means for each artefact (shown in the widget and the docs).
 ARTEFACT_UNITS = {
@@ -243,7 +250,7 @@ def shift_rows(low: np.ndarray, shifts: np.ndarray) -> np.ndarray:
     rows, cols = np.meshgrid(np.arange(n, dtype=np.float32), np.arange(m, dtype=np.float32),
                              indexing="ij")
     cols = cols - shifts.astype(np.float32)[:, None]
-    return ndimage.map_coordinates(low, [rows, cols], order=3, mode="mirror").astype(np.float32)
+    return _ndimage().map_coordinates(low, [rows, cols], order=3, mode="mirror").astype(np.float32)
 
 
 def apply_misalignment(low: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
@@ -262,7 +269,7 @@ def apply_smear(low: np.ndarray, strength: float, rng: np.random.Generator) -> n
         x = np.arange(m)
         weight = np.clip(1.0 - np.abs(x - centre) / (length / 2.0), 0.0, 1.0)
         weight = np.clip(2.0 * weight, 0.0, 1.0).astype(np.float32)  # flat top, linear taper
-        blurred = ndimage.gaussian_filter1d(low[row], strength, mode="mirror")
+        blurred = _ndimage().gaussian_filter1d(low[row], strength, mode="mirror")
         out[row] = (1.0 - weight) * low[row] + weight * blurred
     return out
 

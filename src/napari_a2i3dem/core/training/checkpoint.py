@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ..errors import ModelFileError
 from ..io.atomic import atomic_file
 
@@ -39,6 +37,8 @@ def model_path_for(checkpoint_path: str | Path) -> Path:
 
 def atomic_torch_save(obj, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it into place."""
+    import torch
+
     path = Path(path)
     with atomic_file(path) as handle:
         torch.save(obj, handle)
@@ -54,6 +54,8 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`; raise :class:`ModelFileError` if the
     file is missing, unreadable or not a training checkpoint of this package."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"checkpoint file not found: {path}")
