@@ -20,12 +20,18 @@ from superqt.utils import create_worker
 from ._shared import freeze_heap, watch_removals
 
 _IMPORTS: dict[str, object] = {}  # module name -> running worker
+#: libraries the core imports on first use (so that the command line starts light); loaded here,
+#: off the GUI thread, so that no widget's first computation imports them on it
+WARM_IMPORTS = ("scipy.ndimage", "scipy.fft")
 
 
 def _import(module: str) -> str:
-    """Worker thread: import ``module``, then freeze the heap (instant; no collection here;
-    layers frozen with it are freed when removed, see ``_shared.freeze_heap``)."""
+    """Worker thread: import ``module`` and :data:`WARM_IMPORTS`, then freeze the heap (instant;
+    no collection here; layers frozen with it are freed when removed, see
+    ``_shared.freeze_heap``)."""
     importlib.import_module(module)
+    for name in WARM_IMPORTS:
+        importlib.import_module(name)
     freeze_heap(collect=False)
     return module
 
