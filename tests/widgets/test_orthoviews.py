@@ -160,3 +160,28 @@ def test_staged_views_open_through_the_middle_and_follow_only_inside(make_napari
     assert views.models["yz"].dims.point[2] == 21.0
     assert views.models["xz"].dims.range[1][1] <= 40  # no range stretched by the cursor
     _close(widget, qtbot)
+
+
+def test_the_crosshair_follows_a_change_of_the_main_order(make_napari_viewer, qtbot, volume):
+    """After the main viewer's axes are reordered, each view's crosshair runs along the axes
+    that view now displays (before, the xz view kept a line along an axis it no longer showed,
+    which collapsed to a point: only one line of the cross was visible)."""
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="iso", scale=(15, 15, 15))
+    viewer.dims.order = (1, 0, 2)            # the user looks at an xz plane when opening them
+    viewer.dims.current_step = (11, 17, 5)
+    widget = OrthoViewsWidget(viewer)
+    views = widget.views
+    step = viewer.dims.current_step
+    # opening centres the views on the data, but keeps the plane the main viewer shows
+    assert step[1] == 17
+    for order in ((0, 1, 2), (1, 0, 2), (2, 1, 0)):
+        viewer.dims.order = order
+        assert viewer.dims.current_step == step, order
+        for name, model in views.models.items():
+            assert model.dims.current_step == step, (order, name)
+            directions = views._crosses[name].data[:, 1]            # (2 lines, ndim)
+            along = sorted(int(np.flatnonzero(d)[0]) for d in directions)
+            assert along == sorted(model.dims.displayed), (order, name)
+            assert all(np.count_nonzero(d) == 1 for d in directions)
+    _close(widget, qtbot)

@@ -262,6 +262,16 @@ class OrthoViews:
             if model.dims.ndim != self.viewer.dims.ndim:
                 continue
             model.dims.order = ortho_order(order, 2 if name == "xz" else 1)
+        # The views now display other axes: the crosshair's lines must run along them (before,
+        # a line along an axis no longer displayed collapsed to a point and vanished). Drawing
+        # it can re-create a view's cross layer, which resets that view's dims; the main
+        # viewer's point is then given to the views again, never taken from them.
+        self._syncing = True
+        try:
+            self._update_cross()
+        finally:
+            self._syncing = False
+        self._on_main_point()
 
     def sliced_axis(self, name: str) -> int | None:
         """The main-viewer axis the view ``name`` slices (y for xz, x for yz)."""
