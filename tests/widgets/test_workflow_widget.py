@@ -178,6 +178,17 @@ def test_preview_layers_are_one_group_hidden_and_removed_in_one_click(workflow):
     assert bar.toggle_button.text() == "Show"
     bar.toggle_button.click()
     assert all(layer.visible for layer in previews)
+    # the layer list's eye icons and renames are followed too
+    for layer in previews:
+        layer.visible = False
+    assert bar.toggle_button.text() == "Show"
+    previews[0].visible = True
+    assert bar.toggle_button.text() == "Hide"
+    previews[2].name = "pair z"
+    assert bar.label.text() == "3 preview layers: pair 0, pair 1, pair z"
     bar.remove_button.click()
     assert [layer.name for layer in viewer.layers] == ["my stack", "isotropic"]
+    assert bar.isHidden()
+    assert bar._watched == []                      # removed layers are no longer followed
+    own.visible = False                            # the user's layer never touches the bar
     assert bar.isHidden()

@@ -40,6 +40,7 @@ class PreviewLayersBar(QWidget):
         row.addWidget(self.label, 1)
         row.addWidget(self.toggle_button)
         row.addWidget(self.remove_button)
+        self._watched: list = []  # preview layers whose visibility and name we follow
         events = viewer.layers.events
         for emitter in (events.inserted, events.removed):
             emitter.connect(self.refresh)
@@ -49,10 +50,25 @@ class PreviewLayersBar(QWidget):
     def _disconnect(self, events) -> None:
         for emitter in (events.inserted, events.removed):
             emitter.disconnect(self.refresh)
+        self._watch([])
+
+    def _watch(self, layers: list) -> None:
+        """Follow the eye icon and renames of exactly ``layers`` (the current preview layers)."""
+        for layer in [lay for lay in self._watched if not any(lay is x for x in layers)]:
+            layer.events.visible.disconnect(self.refresh)
+            layer.events.name.disconnect(self.refresh)
+            self._watched.remove(layer)
+        for layer in layers:
+            if not any(layer is x for x in self._watched):
+                layer.events.visible.connect(self.refresh)
+                layer.events.name.connect(self.refresh)
+                self._watched.append(layer)
 
     def refresh(self, *_args) -> None:
-        """Recount the preview layers and follow their visibility."""
+        """Recount the preview layers and follow their visibility (the bar's buttons or the
+        layer list's eye icons) and their names."""
         layers = preview_layers(self.viewer)
+        self._watch(layers)
         self.setVisible(bool(layers))
         if not layers:
             return
