@@ -25,7 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from napari_a2i3dem.core.devices import autocast, autocast_dtype, select_device
+from napari_a2i3dem.core.devices import (
+    autocast,
+    autocast_dtype,
+    inference_autocast_dtype,
+    select_device,
+)
 from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
 from napari_a2i3dem.core.model import A2I3DEMNet, A2ILoss, load_model, parameter_count, preset
 from napari_a2i3dem.core.physics.sample import make_sample_stack
@@ -127,6 +132,74 @@ def inference(model_path: str, device: str, amp: bool, repeats: int = 2) -> tupl
              "voxels_per_s": volume.size / elapsed, "output_shape": list(volume.shape)}, volume)
 
 
+#: the paper's FIB-SEM geometry: 1024 x 1024 x 540 isotropic voxels from sections 3.33 apart
+PAPER_RATIO = 3.33
+PAPER_SHAPE = (162, 1024, 1024)          # sections, rows, columns (162 x 3.33 -> 540 planes)
+TARGET_SECONDS = 120.0                   # issue 18: under 2 minutes with the base preset
+
+
+def matmul_peaks(device: torch.device, size: int) -> dict:
+    """GFLOP/s of a ``size``^2 matrix product on ``device`` in fp32, bf16 and fp16 (best of 5):
+    the peaks the throughput below is a fraction of."""
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        if device.type == "cpu" and dtype == torch.float16:
+            continue
+        a = torch.rand(size, size, device=device).to(dtype)
+        torch.mm(a, a)
+        _sync(device)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, a)
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        peaks[str(dtype).removeprefix("torch.")] = 2.0 * size**3 / best / 1e9
+    return peaks
+
+
+class _ShapeCounter(torch.nn.Module):
+    """Counts the batch shapes the reconstruction feeds the network (for the FLOP count)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.shapes: dict[tuple[int, ...], int] = {}
+
+    def forward(self, x):
+        key = tuple(x.shape)
+        self.shapes[key] = self.shapes.get(key, 0) + 1
+        return self.inner(x)
+
+
+def paper_volume(device: str, name: str = "base", shape: tuple[int, int, int] = PAPER_SHAPE,
+                 ratio: float = PAPER_RATIO) -> dict:
+    """Reconstruct a stack of the paper's size with a (random-weight) ``name`` network in mixed
+    precision: seconds, voxels/s and GFLOP/s (FLOPs from ``core.model.cost`` on the batches the
+    run fed the network; a network's arithmetic does not depend on its weights)."""
+    from napari_a2i3dem.core.model import estimate_flops
+
+    torch.manual_seed(0)
+    config = preset(name)
+    model = _ShapeCounter(A2I3DEMNet(config).eval())
+    stack = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    reconstruct_volume(stack[:4, :64, :64], model, ratio, device=device, confidence=False)
+    model.shapes.clear()
+    dev = select_device(device)
+    _sync(dev)
+    start = time.perf_counter()
+    volume, _ = reconstruct_volume(stack, model, ratio, device=device, confidence=False)
+    _sync(dev)
+    seconds = time.perf_counter() - start
+    flops = sum(count * batch[0] * estimate_flops(config, tuple(batch[2:]))
+                for batch, count in model.shapes.items())
+    return {"preset": name, "input_shape": list(shape), "output_shape": list(volume.shape),
+            "ratio": ratio, "seconds": seconds, "voxels_per_s": volume.size / seconds,
+            "network_gflop": flops / 1e9, "gflops_per_s": flops / seconds / 1e9,
+            "batches": {"x".join(map(str, k)): v for k, v in model.shapes.items()},
+            "under_target": seconds < TARGET_SECONDS}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -134,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-steps", type=int, default=30)
     parser.add_argument("--trainer-steps", type=int, default=60)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/cuda.json"))
+    parser.add_argument("--paper-shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                        help="input stack of the paper-size reconstruction (default: "
+                             f"{' x '.join(map(str, PAPER_SHAPE))} on a GPU, 12 x 96 x 96 on "
+                             "the CPU); 0 0 0 skips it")
     args = parser.parse_args(argv)
     device = select_device(args.device)
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
@@ -142,10 +219,26 @@ def main(argv: list[str] | None = None) -> int:
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "torch": torch.__version__, "python": platform.python_version(),
         "mixed_precision_dtype": str(autocast_dtype(device)),
+        "matmul_peak_gflops": matmul_peaks(device, 8192 if device.type == "cuda" else 1024),
         "raw": {}, "trainer": {}, "inference": {},
     }
+    peaks = result["matmul_peak_gflops"]
     print(f"device {result['device']}, torch {torch.__version__}, "
-          f"autocast {result['mixed_precision_dtype']}", flush=True)
+          f"autocast {result['mixed_precision_dtype']}, matmul peaks "
+          + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()) + " GFLOP/s", flush=True)
+    shape = tuple(args.paper_shape or (PAPER_SHAPE if device.type == "cuda" else (12, 96, 96)))
+    if all(shape):
+        paper = paper_volume(args.device, "base", shape)
+        mixed = str(inference_autocast_dtype(device) or "float32").removeprefix("torch.")
+        paper["fraction_of_peak"] = paper["gflops_per_s"] / peaks.get(mixed, peaks["float32"])
+        result["paper_volume"] = paper
+        print(f"paper   base, {' x '.join(map(str, shape))} -> "
+              f"{' x '.join(map(str, paper['output_shape']))}: {paper['seconds']:.1f} s "
+              f"(target < {TARGET_SECONDS:.0f} s for 1024 x 1024 x 540), "
+              f"{paper['voxels_per_s'] / 1e6:.1f} Mvox/s, {paper['gflops_per_s']:.0f} GFLOP/s = "
+              f"{100 * paper['fraction_of_peak']:.0f} % of the {mixed} peak", flush=True)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
     with tempfile.TemporaryDirectory(prefix="a2i3dem-cuda-") as tmp:
         for name in args.presets:
             batch, patch = sizes[name]
