@@ -212,3 +212,26 @@ def test_auto_backend_uses_sdpa_for_cpu_inference_only(monkeypatch):
     finally:
         set_attention_backend("auto")
     torch.testing.assert_close(auto, reference, atol=1e-5, rtol=0)
+
+
+def test_every_stage_sees_a_contiguous_channels_last_map():
+    """The low-level features are kept in channels-last memory, so the encoder's first stage
+    (layer norms, residual adds) does not run on a channel stride of H * W; the output equals
+    the one computed on the channels-first layout it had before, to float noise."""
+    torch.manual_seed(0)
+    net = A2I3DEMNet(preset("tiny")).eval()
+    layouts = []
+    stages = (*net.encoders, net.bottleneck, *net.decoders)
+    hooks = [stage.register_forward_pre_hook(
+        lambda _m, args: layouts.append(args[0].is_contiguous())) for stage in stages]
+    x = torch.rand(2, 1, 64, 64)
+    with torch.inference_mode():
+        fast = net(x)
+    assert layouts == [True] * 5
+    for hook in hooks:
+        hook.remove()
+    net.encoders[0].register_forward_pre_hook(  # the layout of before: channels-first memory
+        lambda _m, args: (args[0].permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1),))
+    with torch.inference_mode():
+        reference = net(x)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)

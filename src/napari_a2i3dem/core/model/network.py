@@ -142,7 +142,11 @@ class A2I3DEMNet(nn.Module):
                 f"expected input (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
             )
         padded, (h, w) = pad_to_multiple(x, self.config.size_multiple)
-        low_level = self.input_projection(padded)
+        # channels-last memory, so that the channels-last view of the encoder's first stage is
+        # contiguous: its layer norms and residual adds ran on a channel stride of H*W (a
+        # single-channel input gives the conv no layout to follow); tiny forward of 8 x 256^2,
+        # bf16: 305 -> 277 ms
+        low_level = self.input_projection(padded).contiguous(memory_format=torch.channels_last)
 
         skips = []
         y = _to_channels_last(low_level)
