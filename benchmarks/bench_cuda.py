@@ -28,7 +28,6 @@ import torch
 from napari_a2i3dem.core.devices import (
     autocast,
     autocast_dtype,
-    inference_autocast_dtype,
     select_device,
 )
 from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
@@ -229,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = tuple(args.paper_shape or (PAPER_SHAPE if device.type == "cuda" else (12, 96, 96)))
     if all(shape):
         paper = paper_volume(args.device, "base", shape)
-        mixed = str(inference_autocast_dtype(device) or "float32").removeprefix("torch.")
+        mixed = str(autocast_dtype(device) or "float32").removeprefix("torch.")
         paper["fraction_of_peak"] = paper["gflops_per_s"] / peaks.get(mixed, peaks["float32"])
         result["paper_volume"] = paper
         print(f"paper   base, {' x '.join(map(str, shape))} -> "

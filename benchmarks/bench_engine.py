@@ -223,9 +223,9 @@ def measure_reconstruction(preset_name: str, profile: bool) -> dict:
                 model.shapes.items())
     estimate = sum(count * shape[0] * estimate_flops(config, tuple(shape[2:]))
                    for shape, count in model.shapes.items())
-    from napari_a2i3dem.core.devices import inference_autocast_dtype
+    from napari_a2i3dem.core.devices import autocast_dtype
 
-    bf16 = inference_autocast_dtype(torch.device("cpu")) is not None
+    bf16 = autocast_dtype(torch.device("cpu")) is not None
     traffic = {"bytes": 0, "products_bytes": 0}
     for shape, count in model.shapes.items():
         for key, value in network_traffic(model.inner, shape, bf16).items():
@@ -246,18 +246,24 @@ def measure_reconstruction(preset_name: str, profile: bool) -> dict:
 
 
 def measure_training(preset_name: str, steps: int) -> dict:
+    """The trainer's step on random tensors: autocast as the trainer sets it (bf16 where the
+    CPU has it natively), the loss in fp32, backward, fused Adam."""
+    from napari_a2i3dem.core.devices import autocast, autocast_dtype
     from napari_a2i3dem.core.model import A2I3DEMNet, A2ILoss, preset
     from napari_a2i3dem.core.training.engine import make_adam
 
+    cpu = torch.device("cpu")
     torch.manual_seed(0)
     model = A2I3DEMNet(preset(preset_name)).train()
     loss_fn = A2ILoss()
-    optimizer = make_adam(model.parameters(), 1e-4, torch.device("cpu"))  # the trainer's
+    optimizer = make_adam(model.parameters(), 1e-4, cpu)  # the trainer's
     x, y = torch.rand(8, 1, 64, 64), torch.rand(8, 1, 64, 64)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        with autocast(cpu):
+            prediction = model(x)
+        loss_fn(prediction.float(), y).backward()
         optimizer.step()
 
     for _ in range(3):
@@ -268,7 +274,8 @@ def measure_training(preset_name: str, steps: int) -> dict:
         step()
     wall = time.perf_counter() - started
     flops = network_flops(model, (8, 1, 64, 64), backward=True)
-    return {"steps_per_s": steps / wall, "flops_per_step": flops,
+    precision = str(autocast_dtype(cpu) or torch.float32).removeprefix("torch.")
+    return {"steps_per_s": steps / wall, "flops_per_step": flops, "precision": precision,
             "gflops_per_s": flops * steps / wall / 1e9, **_delta(before, _usage())}
 
 
@@ -370,7 +377,8 @@ def main(argv=None) -> int:
                 print(f"    {row['op']:<40} {row['calls']:3d} calls {row['ms']:7.1f} ms "
                       f"{100 * row['share']:4.1f} % {row['gb_per_s']:6.1f} GB/s "
                       f"{100 * row['of_copy_bandwidth']:4.0f} %")
-            print(f"  training {train['steps_per_s']:.2f} steps/s (batch 8, 64^2), "
+            print(f"  training {train['steps_per_s']:.2f} steps/s (batch 8, 64^2, "
+                  f"{train.get('precision', 'float32')}), "
                   f"{train['gflops_per_s']:.1f} GFLOP/s = "
                   f"{100 * train['gflops_per_s'] / train['fp32_peak_gflops']:.0f} % of fp32 "
                   f"peak; user {train['user_s']:.1f} s, system {train['system_s']:.1f} s")

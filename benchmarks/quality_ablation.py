@@ -40,6 +40,7 @@ sys.modules[_spec.name] = quality
 _spec.loader.exec_module(quality)
 
 from napari_a2i3dem.core.analysis.metrics import psnr, ssim  # noqa: E402
+from napari_a2i3dem.core.devices import autocast_dtype  # noqa: E402
 from napari_a2i3dem.core.io.tiff import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
 from napari_a2i3dem.core.physics.calibration import estimate_degradation  # noqa: E402
@@ -93,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, help="override the preset's channels C")
     p.add_argument("--depths", type=int, nargs="+", help="override the preset's stage depths")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fp32", action="store_true",
+                   help="train in float32 (default: bf16 mixed precision where the CPU has it)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--flip-ensemble", action="store_true",
                    help="also score the mean over x/z flips at inference (4x the passes)")
@@ -143,7 +146,7 @@ def run(args: argparse.Namespace) -> dict:
                         seconds=None if args.steps else args.seconds, batch_size=args.batch,
                         patch_size=patch, lr=args.lr, device="cpu", seed=args.seed,
                         degradation=degradation,
-                        extra={"network": network})
+                        extra={"network": network, "mixed_precision": not args.fp32})
     model_path = Path(tempfile.mkdtemp(prefix="a2i3dem-ablation-")) / "model.pt"
     started = time.perf_counter()
     finished = train_model(acquisition.stack, ratio=float(ratio),
@@ -180,6 +183,8 @@ def run(args: argparse.Namespace) -> dict:
         "degradation": args.degradation, "preset": args.preset,
         "network": network, "lr": args.lr, "batch": args.batch, "patch": patch,
         "seed": args.seed, "threads": args.threads, "budget_s": args.seconds,
+        "training_precision": "float32" if args.fp32 else str(
+            autocast_dtype(torch.device("cpu")) or "float32").removeprefix("torch."),
         "steps": finished.step, "train_s": round(train_s, 1),
         "validation_gain": round(finished.best_psnr - finished.cubic_psnr, 3),
         "cubic": cubic, "results": results,

@@ -250,6 +250,41 @@ def test_threads_apply_to_the_run_only(sample):
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize(("switch", "mixed", "expected"), [
+    ("1", True, torch.bfloat16), ("0", True, torch.float32), ("1", False, torch.float32)])
+def test_cpu_training_runs_in_bf16_where_the_cpu_has_it(sample, monkeypatch, switch, mixed,
+                                                       expected):
+    """On a CPU with native bf16 (forced here by A2I3DEM_CPU_BF16) the training forward runs
+    under bf16 autocast like inference, and so does its backward; without it, or with mixed
+    precision off, in fp32. The weights stay fp32 and the loss is finite."""
+    from napari_a2i3dem.core import devices
+
+    monkeypatch.setenv(devices.CPU_BF16_SWITCH, switch)
+    devices.cpu_bf16_is_fast.cache_clear()
+    trainer = Trainer(*sample[:1], spacing=sample[1],
+                      config=fast(steps=2, mixed_precision=mixed, validation_every=100,
+                                  preview_every=100))
+    seen = []
+
+    def record(module, inputs, output):
+        if torch.is_grad_enabled():  # training steps, not validation
+            seen.append(output.dtype)
+            output.register_hook(lambda grad: seen.append(("grad", grad.dtype)))
+
+    try:
+        events = []
+        for event in trainer.run():
+            if isinstance(event, TrainingStarted):
+                trainer.model.input_projection.register_forward_hook(record)
+            events.append(event)
+    finally:
+        devices.cpu_bf16_is_fast.cache_clear()
+    assert {d for d in seen if not isinstance(d, tuple)} == {expected}
+    assert {d for d in seen if isinstance(d, tuple)} == {("grad", expected)}  # backward too
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert all(np.isfinite(loss) for _, loss in losses(events)) and len(losses(events)) == 2
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [({"steps": 0}, "steps"), ({"batch_size": -1}, "batch_size"), ({"patch_size": 8}, "patch"),

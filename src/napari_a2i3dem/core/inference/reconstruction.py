@@ -223,7 +223,7 @@ class PlaneRunner:
         self._fitted: dict[tuple[int, int], int] = {}
 
     def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), autocast(self.device, self.amp, inference=True):
+        with torch.inference_mode(), autocast(self.device, self.amp):
             out = self.module(inputs)
         if tuple(out.shape) != tuple(inputs.shape):
             raise InputError(
