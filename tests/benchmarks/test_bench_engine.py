@@ -30,3 +30,4 @@ def test_bench_engine_smoke(load_benchmark, tmp_path, monkeypatch):
 
     assert train["flops_per_step"] > 8 * estimate_flops(preset("tiny"), 64)
     assert train["steps_per_s"] > 0 and train["system_s"] >= 0
+    assert train["precision"] in ("float32", "bfloat16")  # the trainer's, as autocast sets it
