@@ -279,6 +279,8 @@ def test_cpu_training_runs_in_bf16_where_the_cpu_has_it(sample, monkeypatch, swi
             events.append(event)
     finally:
         devices.cpu_bf16_is_fast.cache_clear()
+    started = next(e for e in events if isinstance(e, TrainingStarted))
+    assert started.precision == str(expected).removeprefix("torch.")  # told to the user
     assert {d for d in seen if not isinstance(d, tuple)} == {expected}
     assert {d for d in seen if isinstance(d, tuple)} == {("grad", expected)}  # backward too
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

@@ -25,6 +25,9 @@ def test_started_names_size_device_and_steps():
                             parameters=1_234_000, cubic=CUBIC)
     assert event.describe() == ("training 1.23 M parameters on cpu, steps 100->500; cubic "
                                 "validation PSNR 30.50 dB")
+    mixed = TrainingStarted(0, total_steps=500, start_step=0, device="cpu", parameters=1_000,
+                            cubic=CUBIC, precision="bfloat16")
+    assert mixed.describe().startswith("training 0.00 M parameters on cpu (bfloat16), steps")
 
 
 def test_finished_says_what_was_kept():

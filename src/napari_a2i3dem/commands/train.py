@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         for event in trainer.run():
             if isinstance(event, TrainingStarted):
                 print(f"training preset '{trainer.config.preset}' "
-                      f"({event.parameters / 1e6:.2f} M parameters) on {event.device}, "
+                      f"({event.parameters / 1e6:.2f} M parameters) on {event.where}, "
                       f"ratio {ratio:.3g}, steps {event.start_step}->{event.total_steps}",
                       file=sys.stderr)
                 print(event.calibration or f"degradation: {event.degradation}",

@@ -323,7 +323,8 @@ class Trainer:
             loss_history=tuple(self._loss_history),
             validation_history=tuple(self._validation_history),
             degradation=_pairs_api()[0].config_summary(self.degradation),
-            calibration="" if self.calibration is None else self.calibration.summary())
+            calibration="" if self.calibration is None else self.calibration.summary(),
+            precision=str(amp_dtype or torch.float32).removeprefix("torch."))
 
         step = start
         last_validated = start if self._validation_history else -1

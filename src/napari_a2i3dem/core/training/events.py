@@ -51,10 +51,16 @@ class TrainingStarted(TrainingEvent):
     validation_history: tuple[ValidationResult, ...] = ()
     degradation: str = ""          # what the pairs simulate, in words
     calibration: str = ""          # the estimate it came from, when calibrated to the stack
+    precision: str = "float32"     # the forward's: "bfloat16" / "float16" under mixed precision
+
+    @property
+    def where(self) -> str:
+        """The device and, under mixed precision, its dtype: ``"cpu (bfloat16)"``."""
+        return self.device if self.precision == "float32" else f"{self.device} ({self.precision})"
 
     def describe(self) -> str:
         """One line for a log or a status bar."""
-        return (f"training {self.parameters / 1e6:.2f} M parameters on {self.device}, steps "
+        return (f"training {self.parameters / 1e6:.2f} M parameters on {self.where}, steps "
                 f"{self.start_step}->{self.total_steps}; cubic validation PSNR "
                 f"{self.cubic.psnr:.2f} dB")
 
