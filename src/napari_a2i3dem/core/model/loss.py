@@ -119,9 +119,9 @@ def _order_rows(values: np.ndarray, out: np.ndarray) -> None:
     """Write into ``out`` the order that sorts each row of finite float32 ``values``.
 
     A float32 widened to float64 has 29 zero low mantissa bits; the column index is written
-    into them, the float64 rows are sorted (NumPy's vectorised sort, about 2.5x faster than
-    ``argsort`` of the float32 rows) and the indices are read back. The index changes a value
-    by less than 2^-17 of its float32 spacing, so no two different values swap.
+    into them, the float64 rows are sorted (NumPy's vectorised sort: 3.4 against 4.5 ms for
+    ``argsort`` of 120 rows of 4 096) and the indices are read back. The index sits below the
+    float32 value's bits, so two keys of different values compare as the values do.
     """
     n = values.shape[-1]
     keys = values.astype(np.float64)
