@@ -185,3 +185,27 @@ def test_the_crosshair_follows_a_change_of_the_main_order(make_napari_viewer, qt
             assert along == sorted(model.dims.displayed), (order, name)
             assert all(np.count_nonzero(d) == 1 for d in directions)
     _close(widget, qtbot)
+
+
+def test_the_crosshair_lines_are_equally_thin_on_an_anisotropic_stack(make_napari_viewer, qtbot,
+                                                                      volume):
+    """On the raw stack (z spacing 3x the lateral one) the crosshair layer keeps one scale on
+    every axis, so its width (in data units) is the same across and along z; its lines still
+    run through the focus point over the whole extent of the data, in world units."""
+    viewer = make_napari_viewer()
+    viewer.add_image(volume, name="raw", scale=(45, 15, 15))
+    widget = OrthoViewsWidget(viewer)
+    views = widget.views
+    viewer.dims.set_current_step(1, 11)
+    for name, model in views.models.items():
+        cross = views._crosses[name]
+        np.testing.assert_array_equal(cross.scale, [15.0, 15.0, 15.0])
+        world = cross.data * cross.scale  # (line, start / direction, axis)
+        for line, axis in zip(world, model.dims.displayed, strict=True):
+            start, direction = line
+            extent = viewer.layers.extent.world
+            assert start[axis] == pytest.approx(extent[0][axis])
+            assert start[axis] + direction[axis] == pytest.approx(extent[1][axis])
+            others = [a for a in range(3) if a != axis]
+            np.testing.assert_allclose(start[others], np.asarray(viewer.dims.point)[others])
+    _close(widget, qtbot)

@@ -383,15 +383,18 @@ class OrthoViews:
                 model.layers.remove(cross)
                 cross = self._crosses[name] = self._make_cross(model, step.size)
             displayed = model.dims.displayed
+            # one scale on every axis: a line's width is in data units, so on the raw stack's
+            # scale (z coarser than y and x) the line along x was drawn rho times thicker
+            unit = np.full_like(step, step.min())
             vectors = []
             for axis in displayed:
-                start = point / step
-                start[axis] = lower[axis] / step[axis]
+                start = point / unit
+                start[axis] = lower[axis] / unit[axis]
                 direction = np.zeros_like(start)
-                direction[axis] = (upper[axis] - lower[axis]) / step[axis]
+                direction[axis] = (upper[axis] - lower[axis]) / unit[axis]
                 vectors.append((start, direction))
-            if not np.array_equal(cross.scale, step):
-                cross.scale = step
+            if not np.array_equal(cross.scale, unit):
+                cross.scale = unit
             cross.data = np.asarray(vectors, dtype=float)
             if model.layers.index(cross) != len(model.layers) - 1:
                 model.layers.move(model.layers.index(cross), len(model.layers))
