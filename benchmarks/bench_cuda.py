@@ -28,6 +28,7 @@ import torch
 from napari_a2i3dem.core.devices import (
     autocast,
     autocast_dtype,
+    precision_name,
     select_device,
 )
 from napari_a2i3dem.core.inference.reconstruction import reconstruct_volume
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = tuple(args.paper_shape or (PAPER_SHAPE if device.type == "cuda" else (12, 96, 96)))
     if all(shape):
         paper = paper_volume(args.device, "base", shape)
-        mixed = str(autocast_dtype(device) or "float32").removeprefix("torch.")
+        mixed = precision_name(autocast_dtype(device))
         paper["fraction_of_peak"] = paper["gflops_per_s"] / peaks.get(mixed, peaks["float32"])
         result["paper_volume"] = paper
         print(f"paper   base, {' x '.join(map(str, shape))} -> "

@@ -248,7 +248,7 @@ def measure_reconstruction(preset_name: str, profile: bool) -> dict:
 def measure_training(preset_name: str, steps: int) -> dict:
     """The trainer's step on random tensors: autocast as the trainer sets it (bf16 where the
     CPU has it natively), the loss in fp32, backward, fused Adam."""
-    from napari_a2i3dem.core.devices import autocast, autocast_dtype
+    from napari_a2i3dem.core.devices import autocast, autocast_dtype, precision_name
     from napari_a2i3dem.core.model import A2I3DEMNet, A2ILoss, preset
     from napari_a2i3dem.core.training.engine import make_adam
 
@@ -274,8 +274,8 @@ def measure_training(preset_name: str, steps: int) -> dict:
         step()
     wall = time.perf_counter() - started
     flops = network_flops(model, (8, 1, 64, 64), backward=True)
-    precision = str(autocast_dtype(cpu) or torch.float32).removeprefix("torch.")
-    return {"steps_per_s": steps / wall, "flops_per_step": flops, "precision": precision,
+    return {"steps_per_s": steps / wall, "flops_per_step": flops,
+            "precision": precision_name(autocast_dtype(cpu)),
             "gflops_per_s": flops * steps / wall / 1e9, **_delta(before, _usage())}
 
 

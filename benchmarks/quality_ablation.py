@@ -40,7 +40,7 @@ sys.modules[_spec.name] = quality
 _spec.loader.exec_module(quality)
 
 from napari_a2i3dem.core.analysis.metrics import psnr, ssim  # noqa: E402
-from napari_a2i3dem.core.devices import autocast_dtype  # noqa: E402
+from napari_a2i3dem.core.devices import autocast_dtype, precision_name  # noqa: E402
 from napari_a2i3dem.core.io.tiff import read_stack  # noqa: E402
 from napari_a2i3dem.core.model import load_model  # noqa: E402
 from napari_a2i3dem.core.physics.calibration import estimate_degradation  # noqa: E402
@@ -183,8 +183,8 @@ def run(args: argparse.Namespace) -> dict:
         "degradation": args.degradation, "preset": args.preset,
         "network": network, "lr": args.lr, "batch": args.batch, "patch": patch,
         "seed": args.seed, "threads": args.threads, "budget_s": args.seconds,
-        "training_precision": "float32" if args.fp32 else str(
-            autocast_dtype(torch.device("cpu")) or "float32").removeprefix("torch."),
+        "training_precision": precision_name(
+            None if args.fp32 else autocast_dtype(torch.device("cpu"))),
         "steps": finished.step, "train_s": round(train_s, 1),
         "validation_gain": round(finished.best_psnr - finished.cubic_psnr, 3),
         "cubic": cubic, "results": results,

@@ -61,6 +61,11 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     return None
 
 
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``"bfloat16"`` / ``"float16"`` for an autocast dtype, ``"float32"`` for ``None``."""
+    return str(dtype or torch.float32).removeprefix("torch.")
+
+
 CPU_BF16_SWITCH = "A2I3DEM_CPU_BF16"
 
 

@@ -385,16 +385,17 @@ class OrthoViews:
             displayed = model.dims.displayed
             # one scale on every axis: a line's width is in data units, so on the raw stack's
             # scale (z coarser than y and x) the line along x was drawn rho times thicker
-            unit = np.full_like(step, step.min())
+            unit = float(step.min())
             vectors = []
             for axis in displayed:
                 start = point / unit
-                start[axis] = lower[axis] / unit[axis]
+                start[axis] = lower[axis] / unit
                 direction = np.zeros_like(start)
-                direction[axis] = (upper[axis] - lower[axis]) / unit[axis]
+                direction[axis] = (upper[axis] - lower[axis]) / unit
                 vectors.append((start, direction))
-            if not np.array_equal(cross.scale, unit):
-                cross.scale = unit
+            scale = np.full_like(step, unit)
+            if not np.array_equal(cross.scale, scale):
+                cross.scale = scale
             cross.data = np.asarray(vectors, dtype=float)
             if model.layers.index(cross) != len(model.layers) - 1:
                 model.layers.move(model.layers.index(cross), len(model.layers))

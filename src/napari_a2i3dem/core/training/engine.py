@@ -29,7 +29,13 @@ from torch.utils.data import DataLoader
 from ... import __version__
 from ..allocator import release_memory, tune_allocator
 from ..analysis.metrics import psnr, ssim
-from ..devices import autocast, autocast_dtype, select_device, torch_threads
+from ..devices import (
+    autocast,
+    autocast_dtype,
+    precision_name,
+    select_device,
+    torch_threads,
+)
 from ..errors import A2IError, InputError
 from ..normalization import IntensityScale
 from ..physics.acquisition import upsample_axis
@@ -324,7 +330,7 @@ class Trainer:
             validation_history=tuple(self._validation_history),
             degradation=_pairs_api()[0].config_summary(self.degradation),
             calibration="" if self.calibration is None else self.calibration.summary(),
-            precision=str(amp_dtype or torch.float32).removeprefix("torch."))
+            precision=precision_name(amp_dtype))
 
         step = start
         last_validated = start if self._validation_history else -1
