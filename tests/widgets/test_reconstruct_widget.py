@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from napari_a2i3dem.core.inference.reconstruction import cubic_upsample_stack, reconstruct_volume
+from napari_a2i3dem.core.inference.upsampled_view import UpsampledView
 from napari_a2i3dem.core.model import A2I3DEMNet, load_model, preset, save_model
+from napari_a2i3dem.widgets import reconstruct as reconstruct_widget
 from napari_a2i3dem.widgets._shared import StackSettings, plugin_state
 from napari_a2i3dem.widgets.reconstruct import FILE_TARGET, ReconstructWidget, viewer_grid
 
@@ -56,9 +58,11 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     added = []
     viewer.layers.events.inserted.connect(lambda event: added.append(event.value.name))
     messages = []
+    layers_before_piece = []
 
     def record(message):
         if message[0] == "piece":
+            layers_before_piece.append(widget.confidence_layer is not None)
             data = widget.output_layer.data
             _, planes, rows, final = message
             messages.append((rows, final, bool(data[planes, rows].any())))
@@ -82,6 +86,7 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     assert names[-1] == "em A2I-3DEM"
     assert names.index("em cubic") < names.index("em A2I-3DEM")
     assert messages[:2] == ["cubic", "target"]
+    assert all(layers_before_piece)  # the network waited until napari had made both layers
     pieces = messages[2:]
     assert len(pieces) > 4 and all(filled for *_, filled in pieces)  # each one written
     final = [rows for rows, is_final, _ in pieces if is_final]
@@ -99,6 +104,67 @@ def test_volume_streams_into_the_layer(make_napari_viewer, qtbot, stack, model_f
     assert np.abs(layer.data.astype(int) - cubic.data).mean() > 0.5
     assert widget.confidence_layer.data.max() > 0
     assert str(widget.worker_description) == "A2I-3DEM reconstruction of 'em'"
+
+
+def test_large_cubic_reference_is_computed_per_plane_shown(make_napari_viewer, qtbot, stack,
+                                                          model_file, monkeypatch):
+    # above the in-memory limit the cubic layer computes only the plane napari shows: a dask
+    # volume chunked in y/x computed every plane of its chunks on the GUI thread instead
+    monkeypatch.setattr(reconstruct_widget, "EAGER_CUBIC_VOXELS", 0)
+    viewer = make_napari_viewer()
+    widget = _widget(viewer, stack, model_file)
+    _run(widget, qtbot)
+    cubic = widget.cubic_layer
+    assert isinstance(cubic.data, UpsampledView)
+    expected = cubic_upsample_stack(stack, 3.0)
+    viewer.dims.set_point(0, cubic.data_to_world((5, 0, 0))[0])
+    shown = np.asarray(cubic._slice.image.raw)
+    assert shown.shape == expected.shape[1:]
+    assert np.abs(shown.astype(int) - expected[5]).max() <= 1
+
+
+def test_worker_waits_for_each_layer_to_be_shown(make_napari_viewer, stack, model_file):
+    # one new layer per event-loop turn, made while the CPU is idle: on two cores the network's
+    # threads tripled napari's set-up of a layer, and two layers in one turn froze the window
+    from napari_a2i3dem.core.errors import Cancelled
+
+    viewer = make_napari_viewer()
+    widget = _widget(viewer, stack, model_file)
+    request = widget._request()
+    request.pop("layer")
+    shown = request["layers_shown"]
+    job = reconstruct_widget._reconstruction_job(request, widget)
+    assert next(job)[0] == "cubic"
+    assert _next_after(job, shown)[0] == "target"  # not before the cubic layer is shown
+    assert _next_after(job, shown)[0] == "piece"  # no network before the output layers exist
+    job.close()
+
+    request = widget._request()
+    request.pop("layer")
+    job = reconstruct_widget._reconstruction_job(request, widget)
+    next(job)
+    assert isinstance(_next_after(job, request["cancel"]), Cancelled)  # Stop ends the wait
+
+
+def _next_after(job, event):
+    """``next(job)``, checking that it waits until ``event`` is set."""
+    import threading
+
+    outcome = []
+
+    def step():
+        try:
+            outcome.append(next(job))
+        except Exception as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=step)
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive() and not outcome
+    event.set()
+    waiter.join(30)
+    return outcome[0]
 
 
 def test_preview_plane_matches_the_xz_pass(make_napari_viewer, qtbot, stack, model_file):

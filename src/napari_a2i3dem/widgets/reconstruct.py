@@ -52,6 +52,7 @@ from ..core.inference.reconstruction import (
     reconstruct,
     reconstruct_xz_plane,
 )
+from ..core.inference.upsampled_view import UpsampledView
 from ..core.io.outputs import check_output_path, open_target
 from ..core.jobs import stream_into
 from ..core.settings import ReconstructionSettings
@@ -73,6 +74,11 @@ REFRESH_MS = 200
 STREAMING_COLORMAP = Colormap(colors=[[0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1]],
                               controls=[0.0, 1e-3, 1.0], name="gray (unfinished transparent)")
 CUBIC_OPACITY_WHILE_RUNNING = 0.55
+#: the worker waits at most this long for napari to show the output layers before computing
+LAYERS_SHOWN_TIMEOUT = 10.0
+#: after adding a layer, the worker waits this long more: napari draws the new layer (its shaders
+#: compiled, its texture uploaded) a few turns later, on an idle CPU if the network has not started
+LAYER_SETTLE_MS = 150
 ERROR_STYLE = "color: #e0504d;"
 
 
@@ -516,7 +522,8 @@ class ReconstructWidget(QWidget):
             layer=layer, path=path, iso=isotropic_spacing(spacing),
             shape=output_shape(stack.shape, ratio),
             confidence=self.confidence_check.isChecked() and fusion == "mean",
-            cancel=self.cancel_event, piece_rows=max(1, self.batch_spin.value()))
+            cancel=self.cancel_event, piece_rows=max(1, self.batch_spin.value()),
+            layers_shown=threading.Event())
         return request
 
     def run(self) -> bool:
@@ -536,6 +543,7 @@ class ReconstructWidget(QWidget):
         self._file_target = request["path"] is not None
         self._remove_outputs()
         self._source = request.pop("layer")
+        self._layers_shown = request["layers_shown"]
         task = self.worker_description = named_task(
             _reconstruction_job, f"A2I-3DEM reconstruction of '{self._source.name}'")
         self.worker = create_worker(
@@ -570,6 +578,7 @@ class ReconstructWidget(QWidget):
                 opacity=CUBIC_OPACITY_WHILE_RUNNING, metadata={ROLE_KEY: OUTPUT_ROLE},
                 **self._common(iso))
             self._show_status("cubic reference shown; starting the network…")
+            self._release_worker()
         elif kind == "target":
             _, volume, confidence, iso, ratio = message
             self.output_layer = self.viewer.add_image(
@@ -577,9 +586,12 @@ class ReconstructWidget(QWidget):
                 metadata={"a2i3dem_ratio": ratio, ROLE_KEY: OUTPUT_ROLE},
                 **self._common(iso))
             if confidence is not None:
-                # on the next event-loop turn: each new layer costs napari ~0.15 s of GUI work
-                # (its controls, its vispy visual), two in one turn were a visible 0.3 s freeze
-                QTimer.singleShot(0, functools.partial(self._add_confidence, confidence, iso))
+                # once the output is drawn: each new layer costs napari ~0.15 s of GUI work (its
+                # controls, its vispy visual), two in one turn were a visible 0.3 s freeze
+                QTimer.singleShot(LAYER_SETTLE_MS,
+                                  functools.partial(self._add_confidence, confidence, iso))
+            else:
+                self._release_worker()
             self.compare_button.setEnabled(True)
             self._show_status("reconstructing… (the volume fills in over the dimmed cubic)")
         elif kind == "piece":
@@ -587,6 +599,16 @@ class ReconstructWidget(QWidget):
 
     def _add_confidence(self, confidence, iso) -> None:
         """The hidden xz/yz disagreement layer (under the output, so that it never hides it)."""
+        try:
+            self._add_confidence_layer(confidence, iso)
+        finally:
+            self._release_worker()
+
+    def _release_worker(self) -> None:
+        """Let the worker go on once the new layer is set up and drawn (a few event-loop turns)."""
+        QTimer.singleShot(LAYER_SETTLE_MS, self._layers_shown.set)
+
+    def _add_confidence_layer(self, confidence, iso) -> None:
         if self.output_layer is None or self.output_layer not in self.viewer.layers:
             return  # the run was discarded meanwhile
         self.confidence_layer = self.viewer.add_image(
@@ -792,14 +814,13 @@ class ReconstructWidget(QWidget):
 
 
 def _cubic_reference(stack, ratio: float):
-    """The cubic volume: in memory when small, else a lazy dask array computed on view."""
+    """The cubic volume: in memory when small, else a view that computes the planes it shows."""
     n_out = int(np.prod(output_shape(stack.shape, ratio)))
     if n_out <= EAGER_CUBIC_VOXELS and not hasattr(stack, "compute"):
         return cubic_upsample_stack(np.asarray(stack), ratio)
-    import dask.array as da
-
-    lazy = stack if hasattr(stack, "compute") else da.from_array(stack, chunks=(-1, 256, 256))
-    return cubic_upsample_stack(lazy, ratio)
+    # napari slices a layer on the GUI thread: a dask graph chunked in y/x computed the whole
+    # volume for one plane (seconds); the view reads a few input planes (milliseconds)
+    return UpsampledView(stack, ratio)
 
 
 def _preview_job(request: dict):
@@ -821,6 +842,11 @@ def _reconstruction_job(request: dict, progress_box):
     loaded = MODELS.get(request["model_path"])
     stack, ratio, iso, shape = (request[k] for k in ("stack", "ratio", "iso", "shape"))
     yield ("cubic", _cubic_reference(stack, ratio), iso)
+    # one new layer per event-loop turn, each made while the CPU is otherwise idle: on two cores
+    # the network's threads slowed napari's set-up of a layer from 0.15 to 0.6 s, and two layers
+    # made in one turn froze the window for their sum
+    _wait_for(request["layers_shown"], request["cancel"])
+    request["layers_shown"].clear()
     target = open_target(request["path"], shape, stack.dtype, iso,
                          protect=request.get("protect", ()))
     early = request["path"] is None  # provisional columns only into memory, never to files
@@ -829,6 +855,7 @@ def _reconstruction_job(request: dict, progress_box):
                       else None)
         yield ("target", target.array, None if confidence is None else confidence.array, iso,
                ratio)
+        _wait_for(request["layers_shown"], request["cancel"])
     except BaseException:
         target.discard()
         raise
@@ -848,6 +875,17 @@ def _reconstruction_job(request: dict, progress_box):
                 yield ("piece", piece.planes, piece.rows, piece.final)
         finally:
             written.close()  # a worker closed mid-run: the partial output is discarded
+
+
+def _wait_for(shown: threading.Event, cancel: threading.Event,
+              timeout: float = LAYERS_SHOWN_TIMEOUT) -> None:
+    """Wait until the GUI has shown the output layers (never longer than ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not shown.wait(0.05):
+        if cancel.is_set():
+            raise Cancelled("reconstruction stopped")
+        if time.monotonic() > deadline:
+            return  # a busy GUI must not hold the run back for good
 
 
 def _name_overlay_visible(layer) -> bool:
