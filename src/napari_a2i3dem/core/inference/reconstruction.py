@@ -46,6 +46,7 @@ from ..validation import (
     validate_ratio,
     validate_volume,
 )
+from .along_z import apply_along_z
 from .gpu_feed import (
     StagingBuffers,
     batch_that_fits,
@@ -593,8 +594,8 @@ class _BandWork:
                 "the stack", (where[0] + z0, where[1] + start, where[2])))
         slab = self.scale.normalize(raw)
         del raw
-        return np.tensordot(self.plan.matrix[band.start:band.stop, z0:z1], slab,
-                            axes=(1, 0))  # (band depth, rows, width) float32
+        # (band depth, rows, width) float32, computed off the GIL (a GUI thread keeps running)
+        return apply_along_z(self.plan.matrix[band.start:band.stop, z0:z1], slab)
 
     def _output(self, values: np.ndarray) -> np.ndarray:
         return cast_like(self.scale.denormalize(values), self.out_dtype)

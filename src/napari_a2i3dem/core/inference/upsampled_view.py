@@ -20,6 +20,7 @@ from ..io.lazy import is_dask
 from ..normalization import cast_like
 from ..physics.acquisition import interpolation_matrix, isotropic_length
 from ..validation import validate_ratio, validate_volume
+from .along_z import apply_along_z
 
 
 class UpsampledView:
@@ -71,9 +72,7 @@ class UpsampledView:
         source = self.stack[start:stop, y_key, x_key]
         if is_dask(source):
             source = source.compute(scheduler="synchronous")  # no thread pool on the GUI thread
-        source = np.asarray(source, dtype=np.float32)
-        weights = self.matrix[planes, start:stop]
-        values = np.tensordot(weights, source, axes=(1, 0))
+        values = apply_along_z(self.matrix[planes, start:stop], np.asarray(source))
         values = cast_like(values, self.dtype)
         return values[0] if one_plane else values
 
