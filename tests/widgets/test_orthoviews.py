@@ -58,6 +58,15 @@ def test_views_follow_a_dims_change(make_napari_viewer, qtbot, volume):
     cross = views._crosses["xz"]
     assert cross.data.shape == (2, 2, 3)
     np.testing.assert_allclose(cross.data[0, 0, 1] * cross.scale[1], viewer.dims.point[1])
+    # an update that leaves the lines where they are does not set them again (each setting
+    # re-slices the view: opening the views drew the crosshair eleven times)
+    redrawn = []
+    cross.events.data.connect(lambda event: redrawn.append(event))
+    views._on_main_order()
+    assert redrawn == []
+    viewer.dims.set_current_step(1, 11)
+    assert redrawn and cross.data[0, 0, 1] * cross.scale[1] == pytest.approx(
+        viewer.dims.point[1])
     _close(widget, qtbot)
 
 
