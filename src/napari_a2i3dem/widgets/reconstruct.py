@@ -589,7 +589,8 @@ class ReconstructWidget(QWidget):
                 # once the output is drawn: each new layer costs napari ~0.15 s of GUI work (its
                 # controls, its vispy visual), two in one turn were a visible 0.3 s freeze
                 QTimer.singleShot(LAYER_SETTLE_MS,
-                                  functools.partial(self._add_confidence, confidence, iso))
+                                  functools.partial(self._add_confidence, confidence, iso,
+                                                    self._layers_shown))
             else:
                 self._release_worker()
             self.compare_button.setEnabled(True)
@@ -597,16 +598,16 @@ class ReconstructWidget(QWidget):
         elif kind == "piece":
             self._dirty_rows.append(message[1:3])
 
-    def _add_confidence(self, confidence, iso) -> None:
+    def _add_confidence(self, confidence, iso, shown: threading.Event) -> None:
         """The hidden xz/yz disagreement layer (under the output, so that it never hides it)."""
         try:
             self._add_confidence_layer(confidence, iso)
         finally:
-            self._release_worker()
+            self._release_worker(shown)  # that run's worker, even if another run started since
 
-    def _release_worker(self) -> None:
+    def _release_worker(self, shown: threading.Event | None = None) -> None:
         """Let the worker go on once the new layer is set up and drawn (a few event-loop turns)."""
-        QTimer.singleShot(LAYER_SETTLE_MS, self._layers_shown.set)
+        QTimer.singleShot(LAYER_SETTLE_MS, (shown or self._layers_shown).set)
 
     def _add_confidence_layer(self, confidence, iso) -> None:
         if self.output_layer is None or self.output_layer not in self.viewer.layers:
