@@ -60,12 +60,31 @@ def describe(loaded: LoadedStack, spacing=None, ratio=None) -> list[str]:
         lines.append(f"rho:      {rho:.6g}")
         if problem is None:
             nz, ny, nx = loaded.shape
-            lines.append(f"isotropic output shape: {isotropic_length(nz, rho)} x {ny} x {nx}")
+            out_shape = (isotropic_length(nz, rho), ny, nx)
+            lines.append(f"isotropic output shape: {' x '.join(str(n) for n in out_shape)}")
+            lines.extend(_tile_advice(out_shape))
     for note in loaded.notes:
         lines.append(f"note:     {note}")
     if problem is not None:
         lines.append(f"not reconstructable: {problem}")
     return lines
+
+
+def _tile_advice(out_shape: tuple[int, int, int]) -> list[str]:
+    """A line naming a larger ``--tile`` when the default one wastes much of the network's work."""
+    from ..core.inference.tiling import computed_fraction, leaner_tile
+    from ..core.settings import ReconstructionSettings
+
+    defaults = ReconstructionSettings()
+    tile, overlap = defaults.tile, defaults.overlap
+    better = leaner_tile(out_shape, tile, overlap)
+    if better is None:
+        return []
+    now = computed_fraction(out_shape, tile, overlap)
+    larger, fraction = better
+    return [f"tiles:    --tile {tile} makes the network compute {now:.2f}x the output's voxels",
+            f"          --tile {larger}: {fraction:.2f}x, with {(larger / tile) ** 2:.1f}x the "
+            "memory per tile"]
 
 
 def _loading(nbytes: int) -> str:

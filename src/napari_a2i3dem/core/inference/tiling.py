@@ -84,3 +84,34 @@ def axis_tiles(length: int, tile: int, overlap: int) -> list[AxisTile]:
 def tile_window(rows: AxisTile, cols: AxisTile) -> np.ndarray:
     """The separable 2-D blending window of the tile ``rows x cols``."""
     return np.outer(rows.weight, cols.weight).astype(np.float32)
+
+
+def computed_fraction(shape: tuple[int, int, int], tile: int, overlap: int) -> float:
+    """Voxels the network computes per output voxel of a ``(z, y, x)`` volume, both passes.
+
+    Tiles have one size and the last one ends at the plane's edge, so an axis a little longer
+    than a tile is computed nearly twice (ISBI, 375 x 512 x 512 out, at tile 256: 2.05).
+    """
+    tile, overlap = validate_tiling(tile, overlap)
+    z, y, x = (int(n) for n in shape)
+
+    def covered(length: int) -> int:
+        tiles = axis_tiles(length, tile, overlap)
+        return len(tiles) * (tiles[0].stop - tiles[0].start)
+
+    work = covered(z) * (y * covered(x) + x * covered(y))  # xz: y planes; yz: x planes
+    return work / (2.0 * z * y * x)
+
+
+def leaner_tile(shape: tuple[int, int, int], tile: int, overlap: int, *, step: int = 32,
+                largest: int | None = None) -> tuple[int, float] | None:
+    """A larger tile (a multiple of ``step``, at most twice ``tile``) that computes at least
+    10 % fewer voxels than ``tile``, as ``(tile, fraction)``; ``None`` when there is none."""
+    now = computed_fraction(shape, tile, overlap)
+    largest = largest or 2 * tile
+    best = None
+    for candidate in range((tile // step + 1) * step, largest + 1, step):
+        fraction = computed_fraction(shape, candidate, overlap)
+        if fraction <= 0.9 * now and (best is None or fraction < best[1] - 1e-9):
+            best = (candidate, fraction)
+    return best
