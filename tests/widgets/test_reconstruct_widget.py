@@ -299,3 +299,20 @@ def test_an_existing_output_is_replaced_only_when_the_user_says_so(make_napari_v
     _run(widget, qtbot)
     assert widget.status.text().startswith("done"), widget.status.text()
     assert len(asked) == 2 and existing.read_bytes() != b"mine"
+
+
+def test_a_larger_tile_is_offered_when_the_default_wastes_work(make_napari_viewer, model_file):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((30, 512, 512), np.uint8), name="isbi", scale=(50.0, 4.0, 4.0))
+    widget = ReconstructWidget(viewer)
+    widget.layer_combo.setCurrentText("isbi")
+    assert widget.ratio_spin.value() == pytest.approx(12.5)
+    assert not widget.tile_hint_box.isHidden()
+    assert "computes 2.05x this volume's voxels" in widget.tile_hint.text()
+    assert widget.tile_hint_button.text() == "Use tile 512"
+    widget.tile_hint_button.click()
+    assert widget.tile_spin.value() == 512
+    assert widget.tile_hint_box.isHidden()  # one tile per axis now: nothing to offer
+    viewer.add_image(np.zeros((8, 64, 64), np.uint8), name="small", scale=(30.0, 10.0, 10.0))
+    widget.layer_combo.setCurrentText("small")
+    assert widget.tile_hint_box.isHidden()

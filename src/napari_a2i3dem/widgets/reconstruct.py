@@ -52,6 +52,7 @@ from ..core.inference.reconstruction import (
     reconstruct,
     reconstruct_xz_plane,
 )
+from ..core.inference.tiling import computed_fraction, leaner_tile
 from ..core.inference.upsampled_view import UpsampledView
 from ..core.io.outputs import check_output_path, open_target
 from ..core.jobs import stream_into
@@ -213,6 +214,22 @@ class ReconstructWidget(QWidget):
         self.confidence_check.setToolTip("a layer showing where the two passes disagree "
                                          "(where the network is least certain)")
         self.confidence_check.setChecked(True)
+        # shown when the tile size makes the network compute far more voxels than it returns
+        self.tile_hint = QLabel("")
+        self.tile_hint.setWordWrap(True)
+        self.tile_hint_button = QPushButton("Use tile")
+        self.tile_hint_button.setToolTip("set the engine's tile size to the one named here")
+        self.tile_hint_button.clicked.connect(self._use_hinted_tile)
+        hint_row = QHBoxLayout()
+        hint_row.setContentsMargins(0, 0, 0, 0)
+        hint_row.addWidget(self.tile_hint, 1)
+        hint_row.addWidget(self.tile_hint_button)
+        self.tile_hint_box = QWidget()
+        self.tile_hint_box.setLayout(hint_row)
+        self.tile_hint_box.setVisible(False)
+        self._hinted_tile: int | None = None
+        for spin in (self.ratio_spin, self.tile_spin, self.overlap_spin):
+            spin.valueChanged.connect(self._update_tile_hint)
 
         form = QFormLayout()
         form.addRow("model", model_row)
@@ -221,6 +238,7 @@ class ReconstructWidget(QWidget):
         form.addRow("ratio ρ", self.ratio_spin)
         form.addRow("output", self.target_combo)
         form.addRow("path", path_row)
+        form.addRow("", self.tile_hint_box)
         engine = QWidget()
         engine_form = QFormLayout(engine)
         engine_form.setContentsMargins(4, 0, 0, 0)
@@ -400,13 +418,38 @@ class ReconstructWidget(QWidget):
             self.preview_row_spin.setRange(0, max(0, height - 1))
             if self.preview_row_spin.value() == 0:
                 self.preview_row_spin.setValue(height // 2)
-        if spacing is None:
-            return
-        try:
-            self.ratio_spin.setValue(ratio_from_spacing(spacing))
-        except InputError:
-            self.ratio_spin.setValue(1.0)
-        self._check_ratio()
+        if spacing is not None:
+            try:
+                self.ratio_spin.setValue(ratio_from_spacing(spacing))
+            except InputError:
+                self.ratio_spin.setValue(1.0)
+            self._check_ratio()
+        self._update_tile_hint()
+
+    def _update_tile_hint(self, *_args) -> None:
+        """Name a larger tile when the current one wastes much of the network's work."""
+        name = self.layer_combo.currentText()
+        self._hinted_tile = None
+        if name and name in self.viewer.layers and self.viewer.layers[name].ndim == 3:
+            with contextlib.suppress(InputError):
+                tile, overlap = self.tile_spin.value(), self.overlap_spin.value()
+                shape = output_shape(layer_volume(self.viewer.layers[name]).shape,
+                                     validate_ratio(self.ratio_spin.value()))
+                better = leaner_tile(shape, tile, overlap)
+                if better is not None:
+                    larger, fraction = better
+                    self._hinted_tile = larger
+                    self.tile_hint.setText(
+                        f"With {tile}-pixel tiles the network computes "
+                        f"{computed_fraction(shape, tile, overlap):.2f}x this volume's voxels; "
+                        f"{larger}-pixel tiles: {fraction:.2f}x, with "
+                        f"{(larger / tile) ** 2:.1f}x the memory per tile.")
+                    self.tile_hint_button.setText(f"Use tile {larger}")
+        self.tile_hint_box.setVisible(self._hinted_tile is not None)
+
+    def _use_hinted_tile(self) -> None:
+        if self._hinted_tile is not None:
+            self.tile_spin.setValue(self._hinted_tile)
 
     def _on_target_changed(self, text: str) -> None:
         for widget in self._path_widgets:
