@@ -136,17 +136,10 @@ class OrthoViews:
         viewer.mouse_move_callbacks.append(self._on_mouse_move)
 
     def _orient(self) -> None:
-        """The views' axes and point from the main viewer, the crosshair drawn once."""
-        if self._closed:
-            return
-        # setting the order and the point each redrew the crosshair (eleven drawings in the
-        # old single linking step, each re-slicing both views: 0.2 of its 0.3 s)
-        self._updating_cross = True
-        try:
+        """The views' axes and point from the main viewer (the crosshair's lines are set only
+        when they move, so the several redraws this triggers cost one)."""
+        if not self._closed:
             self._on_main_order()
-        finally:
-            self._updating_cross = False
-        self._on_main_order()
 
     def _centre(self) -> None:
         if not self._closed:

@@ -621,7 +621,7 @@ class ReconstructWidget(QWidget):
                 opacity=CUBIC_OPACITY_WHILE_RUNNING, metadata={ROLE_KEY: OUTPUT_ROLE},
                 **self._common(iso))
             self._show_status("cubic reference shown; starting the network…")
-            self._release_worker()
+            self._release_worker(self._layers_shown)
         elif kind == "target":
             _, volume, confidence, iso, ratio = message
             self.output_layer = self.viewer.add_image(
@@ -635,7 +635,7 @@ class ReconstructWidget(QWidget):
                                   functools.partial(self._add_confidence, confidence, iso,
                                                     self._layers_shown))
             else:
-                self._release_worker()
+                self._release_worker(self._layers_shown)
             self.compare_button.setEnabled(True)
             self._show_status("reconstructing… (the volume fills in over the dimmed cubic)")
         elif kind == "piece":
@@ -648,9 +648,10 @@ class ReconstructWidget(QWidget):
         finally:
             self._release_worker(shown)  # that run's worker, even if another run started since
 
-    def _release_worker(self, shown: threading.Event | None = None) -> None:
+    @staticmethod
+    def _release_worker(shown: threading.Event) -> None:
         """Let the worker go on once the new layer is set up and drawn (a few event-loop turns)."""
-        QTimer.singleShot(LAYER_SETTLE_MS, (shown or self._layers_shown).set)
+        QTimer.singleShot(LAYER_SETTLE_MS, shown.set)
 
     def _add_confidence_layer(self, confidence, iso) -> None:
         if self.output_layer is None or self.output_layer not in self.viewer.layers:
@@ -890,7 +891,6 @@ def _reconstruction_job(request: dict, progress_box):
     # the network's threads slowed napari's set-up of a layer from 0.15 to 0.6 s, and two layers
     # made in one turn froze the window for their sum
     _wait_for(request["layers_shown"], request["cancel"])
-    request["layers_shown"].clear()
     target = open_target(request["path"], shape, stack.dtype, iso,
                          protect=request.get("protect", ()))
     early = request["path"] is None  # provisional columns only into memory, never to files
@@ -923,13 +923,15 @@ def _reconstruction_job(request: dict, progress_box):
 
 def _wait_for(shown: threading.Event, cancel: threading.Event,
               timeout: float = LAYERS_SHOWN_TIMEOUT) -> None:
-    """Wait until the GUI has shown the output layers (never longer than ``timeout``)."""
+    """Wait until the GUI has shown the layer it was sent (never longer than ``timeout``), and
+    re-arm ``shown`` for the next one."""
     deadline = time.monotonic() + timeout
     while not shown.wait(0.05):
         if cancel.is_set():
             raise Cancelled("reconstruction stopped")
         if time.monotonic() > deadline:
             return  # a busy GUI must not hold the run back for good
+    shown.clear()
 
 
 def _name_overlay_visible(layer) -> bool:
