@@ -55,7 +55,7 @@ def raw_step_rate(name: str, batch: int, patch: int, device: torch.device, amp: 
     model = A2I3DEMNet(preset(name)).to(device)
     loss_fn = A2ILoss()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(batch, 1, patch, patch, device=device)
+    x = torch.rand(batch, model.config.input_channels, patch, patch, device=device)
     y = torch.rand(batch, 1, patch, patch, device=device)
 
     def step() -> float:
@@ -164,6 +164,7 @@ class _ShapeCounter(torch.nn.Module):
     def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
         self.inner = inner
+        self.config = inner.config  # what the network takes (its section map)
         self.shapes: dict[tuple[int, ...], int] = {}
 
     def forward(self, x):

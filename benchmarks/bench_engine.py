@@ -115,7 +115,7 @@ def network_traffic(model: torch.nn.Module, shape: tuple[int, ...], bf16: bool,
                 entry["calls"] += 1
             return out
 
-    x = torch.rand(*shape)
+    x = torch.rand(shape[0], model.config.input_channels, *shape[2:])
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16), \
             Traffic():
         model(x)
@@ -166,7 +166,7 @@ def network_flops(model: torch.nn.Module, shape: tuple[int, ...], backward: bool
     from napari_a2i3dem.core.model import glen
     from napari_a2i3dem.core.model.attention import set_attention_backend
 
-    x = torch.rand(*shape)
+    x = torch.rand(shape[0], model.config.input_channels, *shape[2:])
     counter = FlopCounterMode(display=False)
     # the counter sees neither the CPU SDPA kernel nor oneDNN's fused conv + GELU that
     # inference uses; the plain attention and conv2d do the same arithmetic in calls it counts
@@ -189,6 +189,7 @@ class CountingModule(torch.nn.Module):
     def __init__(self, inner: torch.nn.Module) -> None:
         super().__init__()
         self.inner = inner
+        self.config = inner.config  # what the network takes (its section map)
         self.shapes: dict[tuple[int, ...], int] = {}
 
     def forward(self, x):
@@ -257,7 +258,7 @@ def measure_training(preset_name: str, steps: int) -> dict:
     model = A2I3DEMNet(preset(preset_name)).train()
     loss_fn = A2ILoss()
     optimizer = make_adam(model.parameters(), 1e-4, cpu)  # the trainer's
-    x, y = torch.rand(8, 1, 64, 64), torch.rand(8, 1, 64, 64)
+    x, y = torch.rand(8, model.config.input_channels, 64, 64), torch.rand(8, 1, 64, 64)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)

@@ -153,7 +153,7 @@ def bench_train_speed(device: torch.device, args) -> dict:
                 model = A2I3DEMNet(PRESETS[preset_name]).to(device)
                 loss_fn = A2ILoss().to(device)
                 optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
-                x = torch.rand(8, 1, patch, patch, device=device)
+                x = torch.rand(8, model.config.input_channels, patch, patch, device=device)
                 y = torch.rand(8, 1, patch, patch, device=device)
 
                 def step(model=model, loss_fn=loss_fn, optimiser=optimiser, x=x, y=y):
@@ -181,7 +181,7 @@ def _plane_worker(preset_name: str, size: int, device_name: str, repeats: int,
     torch.manual_seed(0)
     model = A2I3DEMNet(PRESETS[preset_name]).to(device)
     loss_fn = torch.nn.L1Loss()
-    x = torch.rand(1, 1, size, size, device=device)
+    x = torch.rand(1, model.config.input_channels, size, size, device=device)
 
     def forward():
         with torch.no_grad(), autocast(device):
@@ -248,8 +248,13 @@ def _fibsem_volume(edge: int) -> np.ndarray:
     return np.asarray(volume[:edge, :edge, :edge])
 
 
-def _reconstruct_planes(model, cubic: np.ndarray, ys: list[int], device) -> np.ndarray:
-    planes = torch.from_numpy(np.stack([cubic[:, y, :] for y in ys]))[:, None].to(device)
+def _reconstruct_planes(model, cubic: np.ndarray, ys: list[int], ratio: float,
+                        device) -> np.ndarray:
+    from napari_a2i3dem.core.model.inputs import wants_section_map, with_section_map
+
+    planes = np.stack([cubic[:, y, :] for y in ys])
+    planes = torch.from_numpy(with_section_map(planes, ratio) if wants_section_map(model)
+                              else planes[:, None]).to(device)
     model.eval()
     with torch.no_grad(), autocast(device):
         return model(planes).float()[:, 0].cpu().numpy()
@@ -292,7 +297,8 @@ def bench_shift_ab(device: torch.device, args) -> dict:
             schedule = torch.optim.lr_scheduler.OneCycleLR(
                 optimiser, max_lr=args.lr, total_steps=args.steps, pct_start=0.05)
             data = PatchPairDataset(sparse, ratio, degradation, patch_size=args.patch,
-                                    scale=scale, seed=seed, length=args.steps * args.batch)
+                                    scale=scale, seed=seed, length=args.steps * args.batch,
+                                    section_channel=config.section_input)
             t0 = time.perf_counter()
             for step in range(args.steps):
                 items = [data[step * args.batch + i] for i in range(args.batch)]
@@ -306,7 +312,7 @@ def bench_shift_ab(device: torch.device, args) -> dict:
                 optimiser.step()
                 schedule.step()
             seconds = time.perf_counter() - t0
-            prediction = _reconstruct_planes(model, cubic, ys, device)
+            prediction = _reconstruct_planes(model, cubic, ys, ratio, device)
             rows.append({"seed": seed, "shift": shift, "steps": args.steps,
                          "train_s": round(seconds, 1),
                          "psnr": round(psnr(reference, prediction, data_range=1.0), 3),

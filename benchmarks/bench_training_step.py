@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     model = A2I3DEMNet(preset("tiny")).train()
     loss_fn = A2ILoss()
     optimizer = make_adam(model.parameters(), 1e-4, torch.device("cpu"))
-    x, y = torch.rand(8, 1, 64, 64), torch.rand(8, 1, 64, 64)
+    x, y = torch.rand(8, model.config.input_channels, 64, 64), torch.rand(8, 1, 64, 64)
     packed = loss_module.row_order
 
     def step(bf16: bool) -> None:

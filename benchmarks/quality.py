@@ -162,7 +162,8 @@ def inference_seconds_per_pixel(network: str, device: str) -> float:
     model = A2I3DEMNet(preset(network)).eval()
     if device != "cpu" and torch.cuda.is_available():
         model = model.cuda()
-    x = torch.rand(4, 1, 256, 256, device=next(model.parameters()).device)
+    x = torch.rand(4, model.config.input_channels, 256, 256,
+                   device=next(model.parameters()).device)
     times = []
     with torch.no_grad():
         model(x)

@@ -64,9 +64,11 @@ class FlipEnsemble(torch.nn.Module):
     def __init__(self, module: torch.nn.Module) -> None:
         super().__init__()
         self.module = module
+        # a section map, where the network takes one, is flipped with the plane
+        self.config = getattr(module, "config", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros_like(x)
+        total = 0
         for dims in self.FLIPS:
             y = self.module(torch.flip(x, dims) if dims else x)
             total = total + (torch.flip(y, dims) if dims else y)

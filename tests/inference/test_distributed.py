@@ -52,7 +52,7 @@ def test_network_is_shipped_as_state_dict_and_config(rng):
     assert set(payload) == {"token", "config", "state"}
     rebuilt = model_from_payload(payload)
     assert rebuilt is not net and model_from_payload(payload) is rebuilt  # built once per worker
-    planes = torch.from_numpy(rng.random((2, 1, 40, 36)).astype(np.float32))
+    planes = torch.from_numpy(rng.random((2, 2, 40, 36)).astype(np.float32))
     with torch.inference_mode():
         torch.testing.assert_close(rebuilt(planes), net(planes))
 

@@ -96,7 +96,7 @@ def test_a_gpu_batch_is_lowered_to_the_free_memory(monkeypatch):
     runner.device = torch.device("cuda")  # only the sizing rule is exercised here
     measured = []
     monkeypatch.setattr(reconstruction, "measure_tile_bytes",
-                        lambda forward, device, shape: measured.append(shape) or 2**30)
+                        lambda forward, device, shape, channels: measured.append(shape) or 2**30)
     monkeypatch.setattr(reconstruction, "free_memory", lambda device: 10 * 2**30)
     assert runner.batch_for((256, 256)) == 7
     assert runner.batch_for((256, 256)) == 7 and measured == [(256, 256)]  # measured once

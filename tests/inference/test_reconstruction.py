@@ -206,7 +206,7 @@ def test_bad_inputs_are_named(float_stack):
         def forward(self, x):
             return x[..., :-1, :]
 
-    with pytest.raises(InputError, match="must keep"):
+    with pytest.raises(InputError, match="it must give"):
         list(reconstruct(float_stack, Shrinks(), 2.0))
     with pytest.raises(InputError, match="torch module"):
         list(reconstruct(float_stack, object(), 2.0))

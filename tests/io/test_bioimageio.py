@@ -3,6 +3,7 @@ bioimageio.core, and read back by our own reconstruction."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import zipfile
@@ -50,9 +51,16 @@ def test_package_validates_and_carries_what_the_model_knows(trained):
     (scaling,) = [step for step in descr.inputs[0].preprocessing if step.id == "scale_linear"]
     assert scaling.kwargs.gain == pytest.approx(1 / 230.0)  # IntensityScale(10, 240)
     assert scaling.kwargs.offset == pytest.approx(-10 / 230.0)
+    # the preset's network also takes the section map: a second input of the plane's size
+    assert [str(t.id) for t in descr.inputs] == ["input", "sections"]
+    assert [str(axis.id) for axis in descr.inputs[1].axes] == ["batch", "channel", "y", "x"]
     names = set(zipfile.ZipFile(package).namelist())
-    assert {"weights.pt", "test_input.npy", "test_output.npy", "cover.png",
+    assert {"weights.pt", "test_input.npy", "test_sections.npy", "test_output.npy", "cover.png",
             "README.md"} <= names
+    sections = np.load(io.BytesIO(zipfile.ZipFile(package).read("test_sections.npy")))
+    assert sections.shape == np.load(
+        io.BytesIO(zipfile.ZipFile(package).read("test_input.npy"))).shape
+    assert sections.max() == pytest.approx(1.0) and sections.min() >= 0.0
     assert not [p for p in folder.iterdir() if p.name.startswith(".a2i3dem-bmz")]  # no leftovers
 
 

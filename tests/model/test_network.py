@@ -132,11 +132,12 @@ def test_gradients_reach_every_parameter():
 def test_untrained_network_is_near_identity(name):
     torch.manual_seed(0)
     net = A2I3DEMNet(preset(name)).eval()
-    x = torch.rand(1, 1, 48, 40)
+    x = torch.rand(1, preset(name).input_channels, 48, 40)
     with torch.no_grad():
         y = net(x)
-    assert (y - x).abs().mean().item() < 0.01  # input varies over [0, 1]
-    assert not torch.equal(y, x)  # ... but the correction is not zero
+    assert y.shape == (1, 1, 48, 40)
+    assert (y - x[:, :1]).abs().mean().item() < 0.01  # input varies over [0, 1]
+    assert not torch.equal(y, x[:, :1])  # ... but the correction is not zero
 
 
 def test_presets_grow_and_report_cost():
@@ -168,11 +169,28 @@ def test_config_round_trip_and_validation():
 def test_wrong_input_shape_is_refused():
     with pytest.raises(ValueError, match=r"expected input \(B, 1, H, W\)"):
         A2I3DEMNet(MICRO)(torch.rand(1, 2, 16, 16))
+    with pytest.raises(ValueError, match=r"\(B, 2, H, W\) \(the plane and its section map\)"):
+        A2I3DEMNet(preset("tiny"))(torch.rand(1, 1, 16, 16))
+
+
+def test_section_map_is_a_second_channel_that_changes_the_answer():
+    """Presets take the section map; files from before it (no key) load without it."""
+    assert all(p.section_input and p.input_channels == 2 for p in PRESETS.values())
+    old = {k: v for k, v in preset("tiny").to_dict().items() if k != "section_input"}
+    assert NetworkConfig.from_dict(old).input_channels == 1
+    torch.manual_seed(0)
+    net = A2I3DEMNet(MICRO.with_changes(section_input=True, output_init_scale=1.0)).eval()
+    plane = torch.rand(1, 1, 24, 16)
+    on, off = torch.ones_like(plane), torch.zeros_like(plane)
+    with torch.no_grad():
+        a, b = net(torch.cat([plane, on], 1)), net(torch.cat([plane, off], 1))
+    assert a.shape == b.shape == plane.shape
+    assert (a - b).abs().mean() > 1e-4
 
 
 def test_tiny_preset_overfits_one_pair():
     torch.manual_seed(0)
-    net = A2I3DEMNet(preset("tiny"))
+    net = A2I3DEMNet(preset("tiny").with_changes(section_input=False))
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     target = (0.5 + 0.4 * torch.sin(12 * xx) * torch.cos(9 * yy)).view(1, 1, 32, 32)
     blurred = torch.nn.functional.avg_pool2d(target, (4, 1), stride=(4, 1))
@@ -199,7 +217,7 @@ def test_auto_backend_uses_sdpa_for_cpu_inference_only(monkeypatch):
                         lambda *a, **k: calls.append(1) or fused(*a, **k))
     torch.manual_seed(0)
     net = A2I3DEMNet(preset("tiny")).eval()
-    x = torch.rand(2, 1, 64, 64)
+    x = torch.rand(2, 2, 64, 64)
     net(x).sum().backward()
     assert not calls  # training (grad enabled): the plain path
     with torch.inference_mode():
@@ -224,7 +242,7 @@ def test_every_stage_sees_a_contiguous_channels_last_map():
     stages = (*net.encoders, net.bottleneck, *net.decoders)
     hooks = [stage.register_forward_pre_hook(
         lambda _m, args: layouts.append(args[0].is_contiguous())) for stage in stages]
-    x = torch.rand(2, 1, 64, 64)
+    x = torch.rand(2, 2, 64, 64)
     with torch.inference_mode():
         fast = net(x)
     assert layouts == [True] * 5

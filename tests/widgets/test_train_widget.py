@@ -81,9 +81,14 @@ def test_training_runs_in_the_background_and_stops(viewer_with_stack, qtbot, tmp
     qtbot.waitUntil(lambda: len(widget.plot.validation) >= 1 and PREVIEW_LAYER in viewer.layers,
                     timeout=TIMEOUT_MS)
     assert len(widget.plot.losses) >= 4
-    qtbot.waitUntil(lambda: widget.plot.renders >= 2 and not widget.plot.busy,
-                    timeout=TIMEOUT_MS)  # drawn in the plot's worker thread
+    qtbot.waitUntil(lambda: widget.plot.renders >= 2, timeout=TIMEOUT_MS)
+    # drawn in the plot's worker thread; read its lines once no update is pending (at 20 steps/s
+    # the plot is almost never idle while training runs, so pause it for the look)
+    widget.pause_button.click()
+    qtbot.waitUntil(lambda: "paused" in widget.progress.format() and not widget.plot.busy,
+                    timeout=TIMEOUT_MS)
     assert widget.plot.loss_line.get_xdata()[0] == 1
+    widget.pause_button.click()
     preview = viewer.layers[PREVIEW_LAYER]
     assert preview.data.shape == (64, 64)
     # isotropic pixels at the stack's x spacing, just below the stack (seen with it)

@@ -26,14 +26,15 @@ def batch_that_fits(requested: int, free_bytes: int, per_tile_bytes: int,
 
 
 def measure_tile_bytes(forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
-                       tile_shape: tuple[int, int]) -> int:
-    """Peak GPU memory one tile of ``tile_shape`` needs through ``forward`` (0 off CUDA)."""
+                       tile_shape: tuple[int, int], channels: int = 1) -> int:
+    """Peak GPU memory one tile of ``tile_shape`` (``channels`` input channels) needs through
+    ``forward`` (0 off CUDA)."""
     if device.type != "cuda":
         return 0
     torch.cuda.synchronize(device)
     before = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
-    forward(torch.zeros((1, 1, *tile_shape), device=device))
+    forward(torch.zeros((1, channels, *tile_shape), device=device))
     torch.cuda.synchronize(device)
     return max(0, torch.cuda.max_memory_allocated(device) - before)
 
@@ -72,7 +73,9 @@ class StagingBuffers:
         self._turn = 0
 
     def to_device(self, tiles: np.ndarray) -> torch.Tensor:
-        host = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32)[:, None])
+        """``(N, H, W)`` tiles (one channel) or ``(N, C, H, W)`` as a device tensor."""
+        tiles = np.ascontiguousarray(tiles, dtype=np.float32)
+        host = torch.from_numpy(tiles[:, None] if tiles.ndim == 3 else tiles)
         if self.device.type != "cuda":
             return host.to(self.device)
         shape = tuple(host.shape)

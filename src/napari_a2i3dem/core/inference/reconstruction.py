@@ -37,6 +37,7 @@ from ..allocator import release_memory, tune_allocator
 from ..devices import autocast, select_device
 from ..errors import Cancelled, GeometryUnknown, InputError
 from ..io.lazy import is_dask
+from ..model.inputs import wants_section_map, with_section_map
 from ..normalization import IntensityScale, cast_like
 from ..physics.acquisition import interpolation_matrix, isotropic_length, upsample_axis
 from ..validation import (
@@ -207,13 +208,22 @@ class PlaneRunner:
     (on a CPU the steps simply follow one another). On CUDA the batch is lowered to what fits
     in free memory (measured on one tile of each shape), inputs go through page-locked buffers
     and cuDNN tunes its algorithms for the tile shapes (:mod:`.gpu_feed`).
+
+    A network built with ``section_input`` gets each tile's section map (:mod:`..model.inputs`):
+    the planes' rows are fine z, plane row 0 at fine coordinate ``z_start`` of :meth:`run`, with
+    the sections every ``ratio`` rows.
     """
 
     def __init__(self, module: torch.nn.Module, *, device: str | torch.device = "auto",
                  batch: int = 8, amp: bool = True, cancel: CancelCheck | None = None,
-                 on_tiles: Callable[[int], None] | None = None) -> None:
+                 on_tiles: Callable[[int], None] | None = None,
+                 ratio: float | None = None) -> None:
         if int(batch) < 1:
             raise InputError(f"batch size must be at least 1, got {batch}")
+        self.sections = wants_section_map(module)
+        if self.sections and ratio is None:
+            raise InputError("this network is given the section map: the runner needs the ratio")
+        self.ratio = None if ratio is None else validate_ratio(ratio)
         self.device = select_device(device)
         self.module = module.to(self.device).eval()
         self.batch = int(batch)
@@ -226,10 +236,11 @@ class PlaneRunner:
     def _forward(self, inputs: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), autocast(self.device, self.amp):
             out = self.module(inputs)
-        if tuple(out.shape) != tuple(inputs.shape):
+        expected = (inputs.shape[0], 1, *inputs.shape[2:])
+        if tuple(out.shape) != expected:
             raise InputError(
                 f"the model maps {tuple(inputs.shape)} to {tuple(out.shape)}; "
-                "it must keep (B, 1, H, W)"
+                f"it must give {expected}"
             )
         return out
 
@@ -251,14 +262,15 @@ class PlaneRunner:
         if self.device.type != "cuda":
             return self.batch
         if tile_shape not in self._fitted:
-            per_tile = measure_tile_bytes(self._forward, self.device, tile_shape)
+            per_tile = measure_tile_bytes(self._forward, self.device, tile_shape,
+                                          channels=2 if self.sections else 1)
             self._fitted[tile_shape] = batch_that_fits(self.batch, free_memory(self.device),
                                                        per_tile)
         return self._fitted[tile_shape]
 
-    def run(self, planes: np.ndarray, rows: list[AxisTile], cols: list[AxisTile]
-            ) -> tuple[np.ndarray, np.ndarray]:
-        """Blend the network over ``planes`` (N, H, W).
+    def run(self, planes: np.ndarray, rows: list[AxisTile], cols: list[AxisTile],
+            z_start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Blend the network over ``planes`` (N, H, W), whose row 0 is fine z ``z_start``.
 
         Returns the weighted sum (N, H, W) and the summed weights (H, W); divide to normalise.
         """
@@ -281,6 +293,9 @@ class PlaneRunner:
         with cudnn_autotune(self.device):
             for chunk in self._chunks(jobs):
                 tiles = np.stack([planes[i, r.slice, c.slice] for i, r, c in chunk])
+                if self.sections:
+                    tiles = with_section_map(tiles, self.ratio,
+                                             [z_start + r.start for _, r, _ in chunk])
                 launched = self._launch(tiles)  # queued behind the pending batch on a GPU
                 if pending is not None:
                     blend(pending[0], self._collect(pending[1]))
@@ -483,7 +498,7 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     )
     meter = _TileMeter(plan.total_tiles(), plan.planes_total(), on_progress)
     runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
-                         cancel=_cancel_check(cancel), on_tiles=meter.count)
+                         cancel=_cancel_check(cancel), on_tiles=meter.count, ratio=ratio)
     work = _BandWork(plan, runner, scale, read_block or _block_reader(stack),
                      np.dtype(stack.dtype), meter, confidence=confidence,
                      piece_rows=XZ_ROWS_PER_PIECE if piece_rows is None else int(piece_rows),
@@ -646,7 +661,7 @@ class _BandWork:
         for c0 in range(0, plan.width, chunk):
             cols = slice(c0, min(plan.width, c0 + chunk))
             planes = np.ascontiguousarray(slab[:, :, cols].transpose(2, 0, 1))
-            total, _ = self.runner.run(planes, list(band.tiles), [y_piece])
+            total, _ = self.runner.run(planes, list(band.tiles), [y_piece], band.start)
             y_sum[:, dst, cols] += total.transpose(1, 2, 0)[:, src]
             del planes, total
             if self.provisional and final_stop > final_start:
@@ -668,7 +683,7 @@ class _BandWork:
             if plan.use_xz:
                 planes = np.ascontiguousarray(
                     slab[:, r0 - slab_start:r1 - slab_start].transpose(1, 0, 2))
-                total, _ = self.runner.run(planes, list(band.tiles), plan.x_tiles)
+                total, _ = self.runner.run(planes, list(band.tiles), plan.x_tiles, band.start)
                 del planes
                 sums = (total / plan.x_weight).transpose(1, 0, 2)
                 xz = passes.finish("xz", sums, slice(r0 - plan.lo, r1 - plan.lo))
@@ -705,7 +720,7 @@ def reconstruct_xz_plane(stack, model, ratio: float, y: int, *, tile: int = 256,
     matrix = interpolation_matrix(depth_in, ratio, depth).astype(np.float32)
     cubic = np.ascontiguousarray(matrix @ row, dtype=np.float32)
     runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
-                         cancel=_cancel_check(cancel))
+                         cancel=_cancel_check(cancel), ratio=ratio)
     total, weight = runner.run(cubic[None], axis_tiles(depth, tile, overlap),
                                axis_tiles(width, tile, overlap))
     dtype = np.dtype(stack.dtype)

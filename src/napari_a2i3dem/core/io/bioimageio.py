@@ -41,10 +41,20 @@ HALO = 16
 
 
 def bioimageio_network(**network):
-    """The architecture callable a package names: our network from its config's fields."""
+    """The architecture callable a package names: our network from its config's fields, called
+    with the package's inputs in order (the plane, then the section map where it has one)."""
     from ..model import A2I3DEMNet, NetworkConfig
 
-    return A2I3DEMNet(NetworkConfig.from_dict(network))
+    class PackagedNetwork(A2I3DEMNet):
+        """The same weights (same state dict keys), one tensor per package input."""
+
+        def forward(self, plane: torch.Tensor, sections: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+            if sections is not None:
+                plane = torch.cat([plane, sections.to(plane.dtype)], dim=1)
+            return super().forward(plane)
+
+    return PackagedNetwork(NetworkConfig.from_dict(network))
 
 
 def is_bioimageio_package(path: str | os.PathLike) -> bool:
@@ -60,9 +70,10 @@ def _spec():
     return v0_5
 
 
-def test_plane(stack: np.ndarray, ratio: float, size: int) -> np.ndarray:
+def test_plane(stack: np.ndarray, ratio: float, size: int) -> tuple[np.ndarray, int]:
     """A ``size`` x ``size`` crop of the middle xz plane of ``stack`` after cubic up-sampling
-    (stack units, float32): what the network gets in a reconstruction."""
+    (stack units, float32): what the network gets in a reconstruction; and the fine z of its
+    first row."""
     from ..physics.acquisition import interpolation_matrix, isotropic_length
 
     depth_in, height = int(stack.shape[0]), int(stack.shape[1])
@@ -73,7 +84,19 @@ def test_plane(stack: np.ndarray, ratio: float, size: int) -> np.ndarray:
         raise InputError(f"the stack's xz plane {plane.shape} is smaller than the {size}-pixel "
                          "test tile; use a larger stack")
     top, left = (plane.shape[0] - size) // 2, (plane.shape[1] - size) // 2
-    return np.ascontiguousarray(plane[top:top + size, left:left + size])
+    return np.ascontiguousarray(plane[top:top + size, left:left + size]), top
+
+
+def _sections_documentation(loaded) -> str:
+    if not loaded.network_config.section_input:
+        return ""
+    return f"""
+A second input, `sections`, tells the network where the acquired sections lie along the
+plane's z (its y axis, same size as the plane): `1 - 2 |z / rho - round(z / rho)|` for fine z
+(rho = {loaded.ratio:.4g}), so 1 on each section and 0 halfway between two. z counts from the
+first section of the stack: a plane cut from the up-sampled volume at row `z0` starts at
+`z = z0`.
+"""
 
 
 def _documentation(loaded, name: str) -> str:
@@ -89,7 +112,7 @@ The **2-D network** that restores one axial plane. Input: an xz or yz plane of t
 cubic up-sampling along z by rho, in the stack's intensity units, axes (batch, channel, y, x), any
 size that is a multiple of the declared step (the network pads internally otherwise). The declared
 pre-processing maps intensities to network units; the post-processing maps them back.
-
+{_sections_documentation(loaded)}
 ## The full isotropic reconstruction
 
 1. Up-sample the stack along z by rho with cubic interpolation (Keys kernel, a = -0.5).
@@ -108,6 +131,7 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
     """Write the package for ``model_path`` to ``out`` (a ``.zip``) atomically; test tensors come
     from ``stack`` (its training stack). Returns ``out``."""
     from ..model import load_model
+    from ..model.inputs import plane_input, wants_section_map
     from ..normalization import IntensityScale
 
     v0_5 = _spec()
@@ -127,9 +151,10 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
     minimum = multiple * -(-(2 * HALO + 1) // multiple)  # room for the halo on both sides
     size = max(minimum, 64 // multiple * multiple)
     scale = IntensityScale.from_dict(loaded.intensity)
-    plane = test_plane(stack, loaded.ratio, size)
+    plane, top = test_plane(stack, loaded.ratio, size)
+    network_input = plane_input(scale.normalize(plane), net, loaded.ratio, top)
     with torch.no_grad():
-        predicted = net(torch.from_numpy(scale.normalize(plane))[None, None]).numpy()
+        predicted = net(network_input).numpy()
     answer = scale.denormalize(predicted).astype(np.float32)
     name = name or f"A2I-3DEM rho {loaded.ratio:.3g} {Path(model_path).stem}"[:128]
     gain, offset = 1.0 / (scale.high - scale.low), -scale.low / (scale.high - scale.low)
@@ -137,6 +162,10 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
     with tempfile.TemporaryDirectory(prefix=".a2i3dem-bmz-", dir=out.parent) as tmp:
         folder = Path(tmp)
         np.save(folder / "test_input.npy", plane[None, None])
+        inputs = []
+        if wants_section_map(net):
+            np.save(folder / "test_sections.npy", network_input[:, 1:].numpy())
+            inputs.append(_sections_descr(v0_5, folder))
         np.save(folder / "test_output.npy", answer)
         torch.save(net.state_dict(), folder / "weights.pt")
         (folder / "README.md").write_text(_documentation(loaded, name))
@@ -173,7 +202,8 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
                 id=v0_5.TensorId("input"), axes=axes_in,
                 description="cubic-upsampled axial plane, stack intensity units",
                 test_tensor=v0_5.FileDescr(source=folder / "test_input.npy"),
-                preprocessing=[linear(kwargs=v0_5.ScaleLinearKwargs(gain=gain, offset=offset))])],
+                preprocessing=[linear(kwargs=v0_5.ScaleLinearKwargs(gain=gain, offset=offset))]),
+                *inputs],
             outputs=[v0_5.OutputTensorDescr(
                 id=v0_5.TensorId("output"), axes=axes_out,
                 description="restored axial plane, stack intensity units",
@@ -193,6 +223,19 @@ def export_bioimageio(model_path: str | os.PathLike, out: str | os.PathLike, sta
         save_bioimageio_package(descr, output_path=partial)
         os.replace(partial, out)
     return out
+
+
+def _sections_descr(v0_5, folder: Path):
+    """The package's second input: the plane's section map, same size as the plane."""
+    same = {axis: v0_5.SizeReference(tensor_id=v0_5.TensorId("input"), axis_id=v0_5.AxisId(axis))
+            for axis in "yx"}
+    axes = [v0_5.BatchAxis(), v0_5.ChannelAxis(channel_names=[v0_5.Identifier("sections")]),
+            v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=same["y"]),
+            v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=same["x"])]
+    return v0_5.InputTensorDescr(
+        id=v0_5.TensorId("sections"), axes=axes,
+        description="section map along y: 1 on an acquired section, 0 halfway between two",
+        test_tensor=v0_5.FileDescr(source=folder / "test_sections.npy"))
 
 
 def _cover(path: Path, plane: np.ndarray, answer: np.ndarray) -> None:

@@ -35,7 +35,7 @@ def _check_types(config) -> None:
         value = getattr(config, name)
         if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
             bad.append(name)
-    for name in ("shift_windows", "qkv_bias"):
+    for name in ("shift_windows", "qkv_bias", "section_input"):
         if not isinstance(getattr(config, name), bool):
             bad.append(name)
     if not isinstance(config.skip, str):
@@ -86,6 +86,10 @@ class NetworkConfig:
     qkv_bias: bool = True
     in_channels: int = 1
     output_init_scale: float = 0.01
+    #: the plane comes with one more channel, where the acquired sections lie
+    #: (:func:`~napari_a2i3dem.core.physics.acquisition.section_map`); off in files saved
+    #: before it existed, on in every preset
+    section_input: bool = False
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -128,6 +132,11 @@ class NetworkConfig:
         return len(self.depths) + 1
 
     @property
+    def input_channels(self) -> int:
+        """Channels of the network's input: the image's, plus the section map's when asked."""
+        return self.in_channels + int(self.section_input)
+
+    @property
     def size_multiple(self) -> int:
         """Planes are padded to a multiple of this: ``window * 2^(K-1)``."""
         return self.window * 2 ** len(self.depths)
@@ -168,17 +177,17 @@ PRESETS: dict[str, NetworkConfig] = {
     # Fast enough to train usefully on a 2-core CPU in minutes (K = 3, one block per stage).
     "tiny": NetworkConfig(
         channels=16, depths=(1, 1), heads=(1, 2), bottleneck_depth=1, bottleneck_heads=4,
-        window=8, mlp_ratio=2.0,
+        window=8, mlp_ratio=2.0, section_input=True,
     ),
     # A laptop-GPU / patient-CPU model (K = 4).
     "small": NetworkConfig(
         channels=24, depths=(2, 2, 2), heads=(1, 2, 4), bottleneck_depth=2, bottleneck_heads=8,
-        window=8, mlp_ratio=4.0, shift_windows=True,
+        window=8, mlp_ratio=4.0, shift_windows=True, section_input=True,
     ),
     # The paper's configuration, close to Uformer-B (C = 32, K = 5, window 8).
     "base": NetworkConfig(
         channels=32, depths=(2, 2, 8, 8), heads=(1, 2, 4, 8), bottleneck_depth=2,
-        bottleneck_heads=16, window=8, mlp_ratio=4.0, shift_windows=True,
+        bottleneck_heads=16, window=8, mlp_ratio=4.0, shift_windows=True, section_input=True,
     ),
 }
 

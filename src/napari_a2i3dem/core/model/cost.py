@@ -18,7 +18,7 @@ def estimate_flops(config: NetworkConfig, size: int | tuple[int, int] = 256) -> 
     h, w = (size, size) if isinstance(size, int) else size
     with torch.device("meta"):
         model = A2I3DEMNet(config)
-        x = torch.empty(1, config.in_channels, h, w)
+        x = torch.empty(1, config.input_channels, h, w)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(x)
     return int(counter.get_total_flops())

@@ -96,7 +96,7 @@ class A2I3DEMNet(nn.Module):
         bottom = c * 2 ** len(config.depths)
 
         self.input_projection = nn.Sequential(
-            nn.Conv2d(n_in, c, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)
+            nn.Conv2d(config.input_channels, c, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)
         )
         stage_args = list(zip(widths, config.depths, config.heads, strict=True))
         self.encoders = nn.ModuleList(
@@ -137,9 +137,13 @@ class A2I3DEMNet(nn.Module):
             self.output_projection.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+        """``x``: (B, input_channels, H, W), the image's channels then (with ``section_input``)
+        the section map; returns the image's channels (B, in_channels, H, W)."""
+        if x.ndim != 4 or x.shape[1] != self.config.input_channels:
+            what = " (the plane and its section map)" if self.config.section_input else ""
             raise ValueError(
-                f"expected input (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+                f"expected input (B, {self.config.input_channels}, H, W){what}, "
+                f"got {tuple(x.shape)}"
             )
         padded, (h, w) = pad_to_multiple(x, self.config.size_multiple)
         # channels-last memory, so that the channels-last view of the encoder's first stage is
@@ -164,7 +168,7 @@ class A2I3DEMNet(nn.Module):
             y = self.decoders[i](y)
 
         features = _to_channels_first(y) + low_level
-        out = self.output_projection(features) + padded
+        out = self.output_projection(features) + padded[:, :self.config.in_channels]
         return out[..., :h, :w]
 
 

@@ -105,6 +105,29 @@ def sample_count(fine_length: int, ratio: float) -> int:
     return int(np.floor((fine_length - 1) / validate_ratio(ratio) + 1e-9)) + 1
 
 
+def section_closeness(length: int, ratio: float, start: float = 0.0) -> np.ndarray:
+    """How close each of ``length`` fine pixels (fine coordinates ``start, start + 1, ...``) lies
+    to an acquired section: 1 on a section (fine coordinate ``k * rho``), falling linearly to 0
+    halfway between two (float32).
+
+    The network is given this as a second input channel: on the cubic-interpolated grid, a row
+    on a section is a measurement and a row between sections an interpolation, which a plane's
+    content alone tells only in part (at rho = 3: +0.46 dB on every-third-plane sampling, +0.10
+    dB on thick sections; docs/model.md).
+    """
+    position = (np.arange(int(length), dtype=np.float64) + float(start)) / validate_ratio(ratio)
+    return (1.0 - 2.0 * np.abs(position - np.round(position))).astype(np.float32)
+
+
+def section_map(shape: tuple[int, int], ratio: float, axis: int = 0,
+                start: float = 0.0) -> np.ndarray:
+    """:func:`section_closeness` along ``axis`` of a 2-D plane of ``shape``, the same across the
+    other axis (a read-only broadcast view, float32)."""
+    axis %= 2
+    line = section_closeness(shape[axis], ratio, start)
+    return np.broadcast_to(line[:, None] if axis == 0 else line[None, :], tuple(shape))
+
+
 @lru_cache(maxsize=256)
 def _interpolation_matrix(n_in: int, ratio: float, n_out: int) -> np.ndarray:
     coords = np.arange(n_out, dtype=np.float64) / ratio

@@ -37,6 +37,7 @@ from ..devices import (
     torch_threads,
 )
 from ..errors import A2IError, InputError
+from ..model.inputs import plane_input, wants_section_map
 from ..normalization import IntensityScale
 from ..physics.acquisition import upsample_axis
 from ..validation import (
@@ -436,7 +437,8 @@ class Trainer:
         cfg = self.config
         inputs, targets = patches.make_validation_pairs(
             self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size,
-            count=cfg.validation_count, scale=self.scale, seed=cfg.seed + VALIDATION_SEED_OFFSET)
+            count=cfg.validation_count, scale=self.scale, seed=cfg.seed + VALIDATION_SEED_OFFSET,
+            section_channel=wants_section_map(self.model))
         targets_np = targets[:, 0].numpy()
         return inputs, targets_np, quality_metrics(inputs[:, 0].numpy(), targets_np)
 
@@ -445,7 +447,8 @@ class Trainer:
         cfg, device = self.config, self.device
         dataset = patches.PatchPairDataset(
             self.stack, self.ratio, self.degradation, patch_size=cfg.patch_size, scale=self.scale,
-            seed=cfg.seed, length=cfg.steps * cfg.batch_size)
+            seed=cfg.seed, length=cfg.steps * cfg.batch_size,
+            section_channel=wants_section_map(self.model))
         return DataLoader(
             dataset, batch_size=cfg.batch_size,
             sampler=range(start * cfg.batch_size, cfg.steps * cfg.batch_size),
@@ -522,11 +525,12 @@ class Trainer:
         x0 = (nx - width) // 2
         plane = np.asarray(self.stack[:, y, x0:x0 + width], dtype=np.float32)
         cubic = upsample_axis(plane, self.ratio, axis=0)
+        z0 = 0
         if cubic.shape[0] > size:
             z0 = (cubic.shape[0] - size) // 2
             cubic = cubic[z0:z0 + size]
         cubic = np.ascontiguousarray(cubic, dtype=np.float32)
-        tensor = torch.from_numpy(self.scale.normalize(cubic))[None, None]
+        tensor = plane_input(self.scale.normalize(cubic), self.model, self.ratio, z0)
         return {"cubic": cubic, "tensor": tensor, "index": y}
 
     def _preview(self, model, preview: dict, step: int) -> PreviewImage:

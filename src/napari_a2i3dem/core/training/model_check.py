@@ -175,10 +175,12 @@ def _heldout(stack, module: torch.nn.Module, ratio: float, estimate: Degradation
              scale: IntensityScale, patch: int, count: int, seed: int,
              device: str) -> tuple[float, float]:
     from ..devices import select_device
+    from ..model.inputs import wants_section_map
     from .pairs import make_validation_pairs
 
     inputs, targets = make_validation_pairs(stack, ratio, estimate.config(), patch_size=patch,
-                                            count=count, scale=scale, seed=seed + 7_777_777)
+                                            count=count, scale=scale, seed=seed + 7_777_777,
+                                            section_channel=wants_section_map(module))
     dev = select_device(device)
     module = module.to(dev).eval()
     with torch.inference_mode():

@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from ..errors import InputError
 from ..io.lazy import is_dask
 from ..normalization import IntensityScale
+from ..physics.acquisition import section_map
 from ..physics.degradations import DegradationConfig, make_pair
 from ..validation import validate_ratio
 
@@ -180,13 +181,14 @@ class PatchPairDataset(Dataset):
     ``axes``: section axes to draw from (0 = rows, 1 = columns) so the network serves xz and yz
     planes alike; ``augment``: random flips/rotations of the clean patch (applied *before* the
     acquisition so the sample grid stays at fine coordinates ``0, rho, 2 rho, ...`` like on real
-    planes).
+    planes). ``section_channel``: inputs carry a second channel, the section map of their section
+    axis (:func:`~.acquisition.section_map`), for networks built with ``section_input``.
     """
 
     def __init__(self, stack, ratio: float, config: DegradationConfig | None = None, *,
                  patch_size: int = 128, scale: IntensityScale | None = None, seed: int = 0,
                  length: int = 10_000, axes: tuple[int, ...] = (0, 1), augment: bool = True,
-                 min_std: float = 0.02) -> None:
+                 min_std: float = 0.02, section_channel: bool = False) -> None:
         self.ratio = validate_ratio(ratio)
         self.config = config or DegradationConfig()
         self.sampler = PatchSampler(stack, patch_size, scale=scale, min_std=min_std)
@@ -198,6 +200,7 @@ class PatchPairDataset(Dataset):
             raise InputError(f"axes must be a non-empty subset of (0, 1), got {axes}")
         self.axes = tuple(axes)
         self.augment = bool(augment)
+        self.section_channel = bool(section_channel)
 
     @property
     def scale(self) -> IntensityScale:
@@ -211,7 +214,12 @@ class PatchPairDataset(Dataset):
         return self.length
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, PatchLocation]:
-        """NumPy ``(input, target, location)`` of item ``index``."""
+        """NumPy ``(input, target, location)`` of item ``index`` (the input without its
+        section map)."""
+        degraded, clean, loc, _ = self._draw(index)
+        return degraded, clean, loc
+
+    def _draw(self, index: int) -> tuple[np.ndarray, np.ndarray, PatchLocation, int]:
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} pairs")
         rng = np.random.default_rng([self.seed, int(index)])
@@ -220,20 +228,25 @@ class PatchPairDataset(Dataset):
             patch = dihedral(patch, int(rng.integers(8)))
         axis = self.axes[int(rng.integers(len(self.axes)))]
         degraded, clean = make_pair(patch, self.ratio, self.config, rng, axis=axis)
-        return degraded, clean, loc
+        return degraded, clean, loc, axis
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        degraded, clean, _ = self.pair(int(index))
-        return torch.from_numpy(degraded[None]), torch.from_numpy(clean[None])
+        degraded, clean, _, axis = self._draw(int(index))
+        channels = [degraded]
+        if self.section_channel:
+            channels.append(section_map(degraded.shape, self.ratio, axis))
+        return torch.from_numpy(np.stack(channels)), torch.from_numpy(clean[None])
 
 
 def make_validation_pairs(stack, ratio: float, config: DegradationConfig | None = None, *,
                           patch_size: int = 128, count: int = 16,
-                          scale: IntensityScale | None = None,
-                          seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed set of ``count`` pairs as tensors ``(N, 1, M, M)`` (inputs, targets)."""
+                          scale: IntensityScale | None = None, seed: int = 1,
+                          section_channel: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed set of ``count`` pairs as tensors: inputs ``(N, 1 or 2, M, M)`` (with
+    ``section_channel``, the section map second), targets ``(N, 1, M, M)``."""
     dataset = PatchPairDataset(stack, ratio, config, patch_size=patch_size, scale=scale,
-                               seed=seed, length=max(1, int(count)))
+                               seed=seed, length=max(1, int(count)),
+                               section_channel=section_channel)
     items = [dataset[i] for i in range(int(count))]
     if not items:
         raise InputError("validation needs at least one pair")
