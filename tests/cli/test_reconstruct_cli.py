@@ -91,3 +91,21 @@ def test_local_scheduler_matches_in_process(tmp_path, stack_file):
     local = read_stack(tmp_path / "a.tif").data
     distributed = read_zarr_stack(tmp_path / "b.zarr")[0].compute()
     assert np.abs(local.astype(int) - distributed).max() <= 1
+
+
+def test_a_model_from_before_the_section_map_still_runs_and_says_what_it_misses(
+        tmp_path, stack_file, capsys):
+    path, _ = stack_file
+    torch.manual_seed(0)
+    old = save_model(tmp_path / "old.pt", A2I3DEMNet(preset("tiny").with_changes(
+        section_input=False)), degradation={}, spacing=(30.0, 10.0, 10.0), ratio=3.0,
+        intensity={"low": 0.0, "high": 255.0})
+    out = tmp_path / "iso.tif"
+    assert main(["reconstruct", str(path), "--model", str(old), "--out", str(out),
+                 "--tile", "16", "--overlap", "4"]) == 0
+    assert "trained without the section map" in capsys.readouterr().err
+    assert read_stack(out).data.shape == (12, 32, 24)
+    fresh = _model_file(tmp_path / "new.pt", 3.0)
+    assert main(["reconstruct", str(path), "--model", str(fresh), "--out",
+                 str(tmp_path / "new.tif"), "--tile", "16", "--overlap", "4"]) == 0
+    assert "section map" not in capsys.readouterr().err

@@ -195,3 +195,15 @@ def test_non_finite_weights(tmp_path, model_file):
     payload["state_dict"]["output_projection.weight"][0, 0, 0, 0] = float("nan")
     with pytest.raises(ModelFileError, match=r"NaN or infinite.*diverged"):
         load_model(_write(tmp_path / "nan.pt", payload))
+
+
+def test_description_says_when_a_model_predates_the_section_map(tmp_path, model_file):
+    from napari_a2i3dem.core.model import describe_model
+
+    old = describe_model(load_model(model_file))  # CONFIG: no section map, like files before it
+    assert "ρ = 3" in old and "trained without the section map" in old
+    torch.manual_seed(0)
+    current = save_model(tmp_path / "new.pt", A2I3DEMNet(CONFIG.with_changes(section_input=True)),
+                         degradation=DEGRADATION, spacing=(45.0, 15.0, 15.0), ratio=3.0,
+                         intensity=INTENSITY)
+    assert "section map" not in describe_model(load_model(current))

@@ -56,6 +56,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..core.inference.reconstruction import isotropic_spacing, output_shape, resolve_ratio
     from ..core.model import load_model
+    from ..core.model.files import OLD_NETWORK_NOTE
 
     if args.confidence is not None and args.confidence.resolve() == args.out.resolve():
         raise InputError("--confidence must name a different file than --out")
@@ -71,6 +72,8 @@ def run(args) -> int:
     if warning:
         print(f"a2i3dem reconstruct: warning: {warning} (override with --ratio)",
               file=sys.stderr)
+    if not loaded.network_config.section_input:
+        print(f"a2i3dem reconstruct: note: this model was {OLD_NETWORK_NOTE}", file=sys.stderr)
     lateral = spacing if spacing is not None else loaded.spacing
     iso = isotropic_spacing(lateral)
     shape = output_shape(stack.shape, ratio)
