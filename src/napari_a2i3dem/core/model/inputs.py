@@ -33,11 +33,7 @@ def with_section_map(planes: np.ndarray, ratio: float,
     starts = np.broadcast_to(np.asarray(starts, dtype=np.int64), (n,))
     out = np.empty((n, 2, h, w), dtype=np.float32)
     out[:, 0] = planes
-    lines: dict[int, np.ndarray] = {}
-    for i, start in enumerate(starts.tolist()):
-        if start not in lines:
-            lines[start] = section_closeness(h, ratio, start)
-        out[i, 1] = lines[start][:, None]
+    out[:, 1] = np.stack([section_closeness(h, ratio, s) for s in starts.tolist()])[:, :, None]
     return out
 
 
