@@ -95,6 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patch", type=int, default=64)
     p.add_argument("--channels", type=int, help="override the preset's channels C")
     p.add_argument("--depths", type=int, nargs="+", help="override the preset's stage depths")
+    p.add_argument("--pixel-loss", choices=("rmse", "l1"), default="rmse",
+                   help="the loss's pixel term (default: rmse, the trainer's default)")
+    p.add_argument("--alpha", type=float, help="PDL weight (default: the trainer's, 0.01)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fp32", action="store_true",
                    help="train in float32 (default: bf16 mixed precision where the CPU has it)")
@@ -148,7 +151,9 @@ def run(args: argparse.Namespace) -> dict:
                         seconds=None if args.steps else args.seconds, batch_size=args.batch,
                         patch_size=patch, lr=args.lr, device="cpu", seed=args.seed,
                         degradation=degradation,
-                        extra={"network": network, "mixed_precision": not args.fp32})
+                        extra={"network": network, "mixed_precision": not args.fp32,
+                               "pixel_loss": args.pixel_loss,
+                               **({} if args.alpha is None else {"loss_alpha": args.alpha})})
     model_path = Path(tempfile.mkdtemp(prefix="a2i3dem-ablation-")) / "model.pt"
     started = time.perf_counter()
     finished = train_model(acquisition.stack, ratio=float(ratio),
@@ -183,7 +188,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "label": args.label, "acquisition": args.acquisition, "ratio": ratio,
         "degradation": args.degradation, "preset": args.preset,
-        "network": network, "lr": args.lr, "batch": args.batch, "patch": patch,
+        "network": network, "lr": args.lr, "pixel_loss": args.pixel_loss,
+        "alpha": args.alpha, "batch": args.batch, "patch": patch,
         "seed": args.seed, "threads": args.threads, "budget_s": args.seconds,
         "training_precision": precision_name(
             None if args.fp32 else autocast_dtype(torch.device("cpu"))),

@@ -28,13 +28,14 @@ def test_info_prints_shape_dtype_spacing_ratio_and_output_shape(tmp_path, capsys
 
 
 def test_info_names_a_larger_tile_when_the_default_wastes_work(tmp_path, capsys):
-    # ISBI's geometry: 30 sections of 512 x 512 at 50 x 4 x 4 nm -> 375 x 512 x 512 out
+    # ISBI's geometry: 30 sections of 512 x 512 at 50 x 4 x 4 nm -> 375 x 512 x 512 out:
+    # two 224-pixel tiles along z, three of 192 along y and x
     path = write_stack(tmp_path / "isbi.tif", np.zeros((30, 512, 512), np.uint8),
                        (50.0, 4.0, 4.0))
     code, out, _ = run(capsys, str(path))
     assert code == 0
-    assert "--tile 256 makes the network compute 2.05x the output's voxels" in out
-    assert "--tile 512: 1.00x, with 4.0x the memory per tile" in out
+    assert "--tile 256 makes the network compute 1.34x the output's voxels" in out
+    assert "--tile 512: 1.00x, with 4.5x the memory per tile" in out  # 375 x 512 vs 224 x 192
     small = write_stack(tmp_path / "s.tif", np.zeros((20, 64, 48), np.uint8), (50.0, 4.6, 4.6))
     assert "tiles:" not in run(capsys, str(small))[1]  # one tile per axis: nothing wasted
 

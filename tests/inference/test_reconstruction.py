@@ -95,6 +95,35 @@ def test_tiling_matches_whole_planes_for_a_conv_net(float_stack):
     assert np.abs(whole - upsample_axis(float_stack, 3.0, 0)).mean() > 0.05 * spread
 
 
+class _PaddingConvNet(torch.nn.Module):
+    """``small_conv_net`` that pads its planes to a multiple of 8 (like the presets) and
+    records the tile shapes it is given."""
+
+    class config:
+        size_multiple = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net, self.shapes = small_conv_net(), []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(x.shape[-2:]))
+        h, w = x.shape[-2:]
+        padded = torch.nn.functional.pad(x, (0, -w % 8, 0, -h % 8), mode="replicate")
+        return self.net(padded)[..., :h, :w]
+
+
+def test_tiles_are_balanced_to_the_networks_size_multiple(float_stack):
+    # output 27 x 70 x 52 at tile 40, overlap 8: z in one tile, y in 2 and x in 2 tiles; tiles of
+    # 40 would compute 80 of 70 rows and 80 of 52 columns, balanced ones 40 (39 -> 40) and 32
+    net = _PaddingConvNet()
+    tiled, _ = reconstruct_volume(float_stack, net, 3.0, tile=40, overlap=8)
+    assert set(net.shapes) == {(27, 32), (27, 40)}
+    whole, _ = reconstruct_volume(float_stack, net, 3.0, tile=256, overlap=32)
+    inside = (slice(2, -2),) * 3  # the plane's own edges are padded differently in one piece
+    assert np.abs(tiled - whole)[inside].max() < 1e-4 * float(whole.max() - whole.min())
+
+
 def test_fusion_mean_is_the_average_of_the_two_passes(float_stack):
     net = small_conv_net(1)
     kwargs = {"tile": 32, "overlap": 8}

@@ -308,7 +308,8 @@ def test_a_larger_tile_is_offered_when_the_default_wastes_work(make_napari_viewe
     widget.layer_combo.setCurrentText("isbi")
     assert widget.ratio_spin.value() == pytest.approx(12.5)
     assert not widget.tile_hint_box.isHidden()
-    assert "computes 2.05x this volume's voxels" in widget.tile_hint.text()
+    assert "computes 1.34x this volume's voxels" in widget.tile_hint.text()
+    assert "4.5x the memory per tile" in widget.tile_hint.text()  # 375 x 512 vs 224 x 192
     assert widget.tile_hint_button.text() == "Use tile 512"
     widget.tile_hint_button.click()
     assert widget.tile_spin.value() == 512

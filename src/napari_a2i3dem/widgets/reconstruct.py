@@ -52,7 +52,12 @@ from ..core.inference.reconstruction import (
     reconstruct,
     reconstruct_xz_plane,
 )
-from ..core.inference.tiling import computed_fraction, leaner_tile
+from ..core.inference.tiling import (
+    DEFAULT_SIZE_MULTIPLE,
+    computed_fraction,
+    leaner_tile,
+    tile_pixels,
+)
 from ..core.inference.upsampled_view import UpsampledView
 from ..core.io.outputs import check_output_path, open_target
 from ..core.jobs import stream_into
@@ -113,11 +118,12 @@ MODELS = _ModelCache()
 
 
 def _model_info(path: Path):
-    """Worker: the loaded model's description and its ratio."""
+    """Worker: the loaded model's description, its ratio and the multiple it pads tiles to."""
     from ..core.model import describe_model
+    from ..core.model.inputs import size_multiple
 
     loaded = MODELS.get(path)
-    return describe_model(loaded), float(loaded.ratio)
+    return describe_model(loaded), float(loaded.ratio), size_multiple(loaded.model)
 
 
 class ReconstructWidget(QWidget):
@@ -136,6 +142,8 @@ class ReconstructWidget(QWidget):
         self.info_worker = None
         self.model_ratio: float | None = None
         self._model_description = ""
+        #: the chosen model's tile size multiple (the default network's until it is read)
+        self.model_multiple = DEFAULT_SIZE_MULTIPLE
         self.refreshes = 0
         self._progress = None
         self._started = 0.0
@@ -375,11 +383,12 @@ class ReconstructWidget(QWidget):
     def _on_info_finished(self) -> None:
         self.info_worker = None
 
-    def _on_model_info(self, text: str, info: tuple[str, float]) -> None:
+    def _on_model_info(self, text: str, info: tuple[str, float, int]) -> None:
         if text != self.model_edit.text().strip():
             return  # an older answer
-        self._model_description, self.model_ratio = info
+        self._model_description, self.model_ratio, self.model_multiple = info
         self._check_ratio()
+        self._update_tile_hint()
 
     def _check_ratio(self, *_args) -> None:
         """Show the model's facts, in red with a warning when its ratio is not the stack's."""
@@ -435,15 +444,19 @@ class ReconstructWidget(QWidget):
                 tile, overlap = self.tile_spin.value(), self.overlap_spin.value()
                 shape = output_shape(layer_volume(self.viewer.layers[name]).shape,
                                      validate_ratio(self.ratio_spin.value()))
-                better = leaner_tile(shape, tile, overlap)
+                multiple = self.model_multiple
+                better = leaner_tile(shape, tile, overlap, multiple=multiple)
                 if better is not None:
                     larger, fraction = better
+                    now = computed_fraction(shape, tile, overlap, multiple)
+                    growth = (tile_pixels(shape, larger, overlap, multiple)
+                              / tile_pixels(shape, tile, overlap, multiple))
                     self._hinted_tile = larger
                     self.tile_hint.setText(
                         f"With {tile}-pixel tiles the network computes "
-                        f"{computed_fraction(shape, tile, overlap):.2f}x this volume's voxels; "
+                        f"{now:.2f}x this volume's voxels; "
                         f"{larger}-pixel tiles: {fraction:.2f}x, with "
-                        f"{(larger / tile) ** 2:.1f}x the memory per tile.")
+                        f"{growth:.1f}x the memory per tile.")
                     self.tile_hint_button.setText(f"Use tile {larger}")
         self.tile_hint_box.setVisible(self._hinted_tile is not None)
 

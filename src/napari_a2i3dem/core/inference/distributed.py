@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import Cancelled, InputError
+from ..model.inputs import size_multiple
 from ..normalization import IntensityScale
 from ..validation import validate_ratio, validate_volume
 from .reconstruction import (
@@ -81,9 +82,11 @@ class _StackShape:
         return 3
 
 
-def _input_rows(height: int, tile: int, overlap: int, band: tuple[int, int]) -> tuple[int, int]:
-    """The input rows the tiles of output band ``band`` read."""
-    touching = [t for t in axis_tiles(height, tile, overlap)
+def _input_rows(height: int, grid: tuple[int, int, int], band: tuple[int, int]
+                ) -> tuple[int, int]:
+    """The input rows the tiles (``grid``: tile, overlap, size multiple) of output band
+    ``band`` read."""
+    touching = [t for t in axis_tiles(height, *grid)
                 if t.start < band[1] and t.stop > band[0]]
     return touching[0].start, touching[-1].stop
 
@@ -153,16 +156,18 @@ def reconstruct_distributed(stack, model, ratio: float, client, *, tile: int = 2
     depth, height, width = (int(s) for s in stack.shape)
     scale = scale or IntensityScale.from_stack(stack)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    band_list = row_bands(height, tile, overlap, bands or 4 * n_workers)
+    module = as_module(model)
+    grid = (tile, overlap, size_multiple(module))
+    band_list = row_bands(height, tile, overlap, bands or 4 * n_workers, grid[2])
     options = {"tile": tile, "overlap": overlap, "batch": batch, "fusion": fusion,
                "confidence": confidence, "device": device, "threads": threads}
 
     from distributed import as_completed
 
-    payload = client.scatter(model_payload(model), broadcast=True)
+    payload = client.scatter(model_payload(module), broadcast=True)
     futures = []
     for band in band_list:
-        a, b = _input_rows(height, tile, overlap, band)
+        a, b = _input_rows(height, grid, band)
         futures.append(client.submit(
             reconstruct_band, payload, stack[:, a:b, :], a, (depth, height, width),
             np.dtype(stack.dtype).str, ratio, scale.to_dict(), band, dict(options), pure=False,

@@ -37,7 +37,7 @@ from ..allocator import release_memory, tune_allocator
 from ..devices import autocast, select_device
 from ..errors import Cancelled, GeometryUnknown, InputError
 from ..io.lazy import is_dask
-from ..model.inputs import wants_section_map, with_section_map
+from ..model.inputs import size_multiple, wants_section_map, with_section_map
 from ..normalization import IntensityScale, cast_like
 from ..physics.acquisition import interpolation_matrix, isotropic_length, upsample_axis
 from ..validation import (
@@ -340,13 +340,14 @@ def _validate_fusion(fusion: str) -> str:
     return fusion
 
 
-def tile_row_bounds(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
+def tile_row_bounds(length: int, tile: int, overlap: int, multiple: int = 1
+                    ) -> list[tuple[int, int, int]]:
     """For each y tile-row: ``(final_start, final_stop, tile_stop)``.
 
     Rows ``final_start:final_stop`` become final once tile-row ``k`` is processed; the tile-row
     itself spans ``final_start:tile_stop``.
     """
-    tiles = axis_tiles(length, tile, overlap)
+    tiles = axis_tiles(length, tile, overlap, multiple)
     bounds = []
     for k, t in enumerate(tiles):
         final_stop = tiles[k + 1].start if k + 1 < len(tiles) else length
@@ -354,9 +355,10 @@ def tile_row_bounds(length: int, tile: int, overlap: int) -> list[tuple[int, int
     return bounds
 
 
-def row_bands(length: int, tile: int, overlap: int, count: int) -> list[tuple[int, int]]:
+def row_bands(length: int, tile: int, overlap: int, count: int, multiple: int = 1
+              ) -> list[tuple[int, int]]:
     """Split ``0:length`` into at most ``count`` bands aligned with the slab boundaries."""
-    finals = [(a, b) for a, b, _ in tile_row_bounds(length, tile, overlap)]
+    finals = [(a, b) for a, b, _ in tile_row_bounds(length, tile, overlap, multiple)]
     count = max(1, min(int(count), len(finals)))
     groups = np.array_split(np.arange(len(finals)), count)
     return [(finals[g[0]][0], finals[g[-1]][1]) for g in groups if len(g)]
@@ -390,11 +392,11 @@ class ZBand:
     handoff: int
 
 
-def z_bands(depth: int, tile: int, overlap: int, planes: int = Z_PLANES_PER_BAND
-            ) -> list[ZBand]:
+def z_bands(depth: int, tile: int, overlap: int, planes: int = Z_PLANES_PER_BAND,
+            multiple: int = 1) -> list[ZBand]:
     """Group the z tiles of a ``depth``-plane output into bands of at most ``planes`` planes
     (a band holds at least one tile); every tile belongs to exactly one band."""
-    tiles = axis_tiles(depth, tile, overlap)
+    tiles = axis_tiles(depth, tile, overlap, multiple)
     groups: list[list[AxisTile]] = [[tiles[0]]]
     for t in tiles[1:]:
         if t.stop - groups[-1][0].start <= max(int(planes), tile):
@@ -490,14 +492,16 @@ def reconstruct(stack, model, ratio: float, *, tile: int = 256, overlap: int = 3
     if not 0 <= lo < hi <= height:
         raise InputError(f"row range {lo}:{hi} is outside the stack's 0:{height} rows")
     scale = scale or IntensityScale.from_stack(stack)
+    module = as_module(model)
+    multiple = size_multiple(module)
     plan = _Plan(
         depth=depth, height=height, width=width, lo=lo, hi=hi, tile=tile, overlap=overlap,
-        use_xz=fusion in ("mean", "xz"), use_yz=fusion in ("mean", "yz"),
-        bands=z_bands(depth, tile, overlap, band_planes),
+        multiple=multiple, use_xz=fusion in ("mean", "xz"), use_yz=fusion in ("mean", "yz"),
+        bands=z_bands(depth, tile, overlap, band_planes, multiple),
         matrix=interpolation_matrix(depth_in, ratio, depth).astype(np.float32),
     )
     meter = _TileMeter(plan.total_tiles(), plan.planes_total(), on_progress)
-    runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
+    runner = PlaneRunner(module, device=device, batch=batch, amp=amp,
                          cancel=_cancel_check(cancel), on_tiles=meter.count, ratio=ratio)
     work = _BandWork(plan, runner, scale, read_block or _block_reader(stack),
                      np.dtype(stack.dtype), meter, confidence=confidence,
@@ -523,16 +527,18 @@ class _Plan:
     hi: int
     tile: int
     overlap: int
+    multiple: int
     use_xz: bool
     use_yz: bool
     bands: list[ZBand]
     matrix: np.ndarray
 
     def __post_init__(self) -> None:
-        self.x_tiles = axis_tiles(self.width, self.tile, self.overlap)
-        self.y_tiles = axis_tiles(self.height, self.tile, self.overlap)
-        self.y_bounds = tile_row_bounds(self.height, self.tile, self.overlap)
-        self.z_weight = weight_sum(axis_tiles(self.depth, self.tile, self.overlap), self.depth)
+        grid = (self.tile, self.overlap, self.multiple)
+        self.x_tiles = axis_tiles(self.width, *grid)
+        self.y_tiles = axis_tiles(self.height, *grid)
+        self.y_bounds = tile_row_bounds(self.height, *grid)
+        self.z_weight = weight_sum(axis_tiles(self.depth, *grid), self.depth)
         self.x_weight = weight_sum(self.x_tiles, self.width)
         self.y_weight = weight_sum(self.y_tiles, self.height)
         self.keys = tuple(k for k, on in (("xz", self.use_xz), ("yz", self.use_yz)) if on)
@@ -719,10 +725,11 @@ def reconstruct_xz_plane(stack, model, ratio: float, y: int, *, tile: int = 256,
     row = scale.normalize(_block_reader(stack)(0, depth_in, y, y + 1))[:, 0, :]  # (z, x)
     matrix = interpolation_matrix(depth_in, ratio, depth).astype(np.float32)
     cubic = np.ascontiguousarray(matrix @ row, dtype=np.float32)
-    runner = PlaneRunner(as_module(model), device=device, batch=batch, amp=amp,
+    module = as_module(model)
+    grid = (tile, overlap, size_multiple(module))
+    runner = PlaneRunner(module, device=device, batch=batch, amp=amp,
                          cancel=_cancel_check(cancel), ratio=ratio)
-    total, weight = runner.run(cubic[None], axis_tiles(depth, tile, overlap),
-                               axis_tiles(width, tile, overlap))
+    total, weight = runner.run(cubic[None], axis_tiles(depth, *grid), axis_tiles(width, *grid))
     dtype = np.dtype(stack.dtype)
     return (cast_like(scale.denormalize(cubic), dtype),
             cast_like(scale.denormalize(total[0] / weight), dtype))

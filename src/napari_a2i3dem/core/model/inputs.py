@@ -24,6 +24,12 @@ def wants_section_map(module: torch.nn.Module) -> bool:
     return bool(getattr(getattr(module, "config", None), "section_input", False))
 
 
+def size_multiple(module: torch.nn.Module) -> int:
+    """The multiple a network pads its planes' sides to (1 for a network that does not say):
+    tiles of that size cost no padding."""
+    return int(getattr(getattr(module, "config", None), "size_multiple", 1) or 1)
+
+
 def with_section_map(planes: np.ndarray, ratio: float,
                      starts: int | Sequence[int] = 0) -> np.ndarray:
     """``(N, H, W)`` planes whose rows are fine z (plane ``i``'s row 0 at fine coordinate
