@@ -72,21 +72,17 @@ def describe(loaded: LoadedStack, spacing=None, ratio=None) -> list[str]:
 
 def _tile_advice(out_shape: tuple[int, int, int]) -> list[str]:
     """A line naming a larger ``--tile`` when the default one wastes much of the network's work."""
-    from ..core.inference.tiling import DEFAULT_SIZE_MULTIPLE as MULTIPLE
-    from ..core.inference.tiling import computed_fraction, leaner_tile, tile_pixels
+    from ..core.inference.tiling import DEFAULT_SIZE_MULTIPLE, tile_advice
     from ..core.settings import ReconstructionSettings
 
     defaults = ReconstructionSettings()
-    tile, overlap = defaults.tile, defaults.overlap
-    better = leaner_tile(out_shape, tile, overlap, multiple=MULTIPLE)
-    if better is None:
+    advice = tile_advice(out_shape, defaults.tile, defaults.overlap, DEFAULT_SIZE_MULTIPLE)
+    if advice is None:
         return []
-    now = computed_fraction(out_shape, tile, overlap, MULTIPLE)
-    larger, fraction = better
-    growth = (tile_pixels(out_shape, larger, overlap, MULTIPLE)
-              / tile_pixels(out_shape, tile, overlap, MULTIPLE))
-    return [f"tiles:    --tile {tile} makes the network compute {now:.2f}x the output's voxels",
-            f"          --tile {larger}: {fraction:.2f}x, with {growth:.1f}x the memory per tile"]
+    return [f"tiles:    --tile {advice.tile} makes the network compute "
+            f"{advice.fraction_now:.2f}x the output's voxels",
+            f"          --tile {advice.larger}: {advice.fraction:.2f}x, with "
+            f"{advice.memory_growth:.1f}x the memory per tile"]
 
 
 def _loading(nbytes: int) -> str:

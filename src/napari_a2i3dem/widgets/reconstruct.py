@@ -52,12 +52,7 @@ from ..core.inference.reconstruction import (
     reconstruct,
     reconstruct_xz_plane,
 )
-from ..core.inference.tiling import (
-    DEFAULT_SIZE_MULTIPLE,
-    computed_fraction,
-    leaner_tile,
-    tile_pixels,
-)
+from ..core.inference.tiling import DEFAULT_SIZE_MULTIPLE, tile_advice
 from ..core.inference.upsampled_view import UpsampledView
 from ..core.io.outputs import check_output_path, open_target
 from ..core.jobs import stream_into
@@ -369,6 +364,7 @@ class ReconstructWidget(QWidget):
         """Read the chosen model's facts in a worker; show them and check its ratio."""
         text = self.model_edit.text().strip()
         self.model_ratio = None
+        self.model_multiple = DEFAULT_SIZE_MULTIPLE
         if not text:
             self._show_model_info("", error=False)
             return
@@ -444,20 +440,15 @@ class ReconstructWidget(QWidget):
                 tile, overlap = self.tile_spin.value(), self.overlap_spin.value()
                 shape = output_shape(layer_volume(self.viewer.layers[name]).shape,
                                      validate_ratio(self.ratio_spin.value()))
-                multiple = self.model_multiple
-                better = leaner_tile(shape, tile, overlap, multiple=multiple)
-                if better is not None:
-                    larger, fraction = better
-                    now = computed_fraction(shape, tile, overlap, multiple)
-                    growth = (tile_pixels(shape, larger, overlap, multiple)
-                              / tile_pixels(shape, tile, overlap, multiple))
-                    self._hinted_tile = larger
+                advice = tile_advice(shape, tile, overlap, self.model_multiple)
+                if advice is not None:
+                    self._hinted_tile = advice.larger
                     self.tile_hint.setText(
                         f"With {tile}-pixel tiles the network computes "
-                        f"{now:.2f}x this volume's voxels; "
-                        f"{larger}-pixel tiles: {fraction:.2f}x, with "
-                        f"{growth:.1f}x the memory per tile.")
-                    self.tile_hint_button.setText(f"Use tile {larger}")
+                        f"{advice.fraction_now:.2f}x this volume's voxels; "
+                        f"{advice.larger}-pixel tiles: {advice.fraction:.2f}x, with "
+                        f"{advice.memory_growth:.1f}x the memory per tile.")
+                    self.tile_hint_button.setText(f"Use tile {advice.larger}")
         self.tile_hint_box.setVisible(self._hinted_tile is not None)
 
     def _use_hinted_tile(self) -> None:

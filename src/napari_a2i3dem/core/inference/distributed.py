@@ -157,8 +157,9 @@ def reconstruct_distributed(stack, model, ratio: float, client, *, tile: int = 2
     scale = scale or IntensityScale.from_stack(stack)
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     module = as_module(model)
-    grid = (tile, overlap, size_multiple(module))
-    band_list = row_bands(height, tile, overlap, bands or 4 * n_workers, grid[2])
+    multiple = size_multiple(module)
+    grid = (tile, overlap, multiple)
+    band_list = row_bands(height, tile, overlap, bands or 4 * n_workers, multiple)
     options = {"tile": tile, "overlap": overlap, "batch": batch, "fusion": fusion,
                "confidence": confidence, "device": device, "threads": threads}
 
